@@ -118,9 +118,13 @@ func Launch(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
+	began := time.Now()
 	lib, err := Install()
 	if err != nil {
 		return nil, err
+	}
+	if d := time.Since(began); d > time.Second {
+		opts.Logf("kafkaharness: hack/kafka/install.sh resolved the Kafka jars in %s", d.Round(time.Millisecond))
 	}
 	if _, err := exec.LookPath("java"); err != nil {
 		return nil, errors.New("kafkaharness: java not found on PATH (Java 17+ is needed)")
@@ -294,8 +298,8 @@ logger.request.name = kafka.request.logger
 logger.request.level = WARN
 logger.state.name = state.change.logger
 logger.state.level = WARN
-logger.zk.name = org.apache.zookeeper
-logger.zk.level = WARN
+logger.config.name = org.apache.kafka.common.config.AbstractConfig
+logger.config.level = WARN
 `
 
 func (c *Cluster) javaArgs(n *node, class string, args ...string) []string {

@@ -2,6 +2,7 @@ package kafkaharness
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,7 +10,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 )
+
+// InstallTimeout bounds hack/kafka/install.sh (the Maven resolve when lib/ is missing).
+var InstallTimeout = 10 * time.Minute
 
 // Home returns the hack/kafka directory of this repository: $JUNCTION_KAFKA_HOME if set,
 // else found from this source file's location, else by walking up from the working directory.
@@ -57,7 +62,11 @@ func Install() (string, error) {
 			installErr = err
 			return
 		}
-		cmd := exec.Command("bash", filepath.Join(home, "install.sh"))
+		// Cold, Maven resolves about 45 jars (~45 MB) in well under a minute; a hung
+		// download must not eat the whole test timeout.
+		ctx, cancel := context.WithTimeout(context.Background(), InstallTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "bash", filepath.Join(home, "install.sh"))
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
