@@ -59,6 +59,18 @@ type Route struct {
 	MaxMessageBytes int32 `json:"maxMessageBytes,omitempty"`
 }
 
+// DefaultMaxMessageBytes is the bridge's limit on one record's value when a route sets none;
+// it matches Kafka's default message.max.bytes (about 1 MiB).
+const DefaultMaxMessageBytes = 1 << 20
+
+// MessageLimit is the largest record value, in bytes, the bridge accepts on this route.
+func (r Route) MessageLimit() int64 {
+	if r.MaxMessageBytes > 0 {
+		return int64(r.MaxMessageBytes)
+	}
+	return DefaultMaxMessageBytes
+}
+
 // Allows reports whether the route permits op.
 func (r Route) Allows(op Operation) bool {
 	for _, o := range r.Operations {
