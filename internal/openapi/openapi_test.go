@@ -1,0 +1,163 @@
+package openapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+
+	"github.com/junction-dev/junction/internal/bridgeconfig"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func testConfig() *bridgeconfig.Config {
+	sunset := time.Date(2027, 6, 30, 0, 0, 0, 0, time.UTC)
+	return &bridgeconfig.Config{
+		Namespace: "shop",
+		Name:      "orders-api",
+		Kafka:     bridgeconfig.Kafka{BootstrapServers: []string{"kafka:9092"}},
+		HTTPPort:  8080,
+		GRPCPort:  9090,
+		Versions: []bridgeconfig.Version{
+			{Name: "v1", Deprecated: true, Sunset: &sunset, Routes: []bridgeconfig.Route{
+				{Name: "orders", Topic: "shop.orders-v1", Operations: []bridgeconfig.Operation{"publish", "subscribe"},
+					Schema: `{"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}`},
+			}},
+			{Name: "v2", Routes: []bridgeconfig.Route{
+				{Name: "orders", Topic: "shop.orders", Operations: []bridgeconfig.Operation{"publish"}, MaxMessageBytes: 4096,
+					Schema: `{"type": "object", "required": ["id", "lines"], "$defs": {"line": {"type": "object", "required": ["sku"], "properties": {"sku": {"type": "string"}, "qty": {"type": "integer", "minimum": 1}}}},
+					  "properties": {"id": {"type": "string"}, "lines": {"type": "array", "items": {"$ref": "#/$defs/line"}}, "kind": {"enum": ["web", "shop"]}}}`},
+				{Name: "audit-log", Topic: "shop.audit", Operations: []bridgeconfig.Operation{"publish"}},
+				{Name: "events", Topic: "shop.events", Operations: []bridgeconfig.Operation{"subscribe"}},
+			}},
+		},
+	}
+}
+
+func TestBuildGolden(t *testing.T) {
+	got, err := Build(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := Build(testConfig())
+	if !bytes.Equal(got, again) {
+		t.Fatal("Build is not deterministic")
+	}
+	golden := filepath.Join("testdata", "orders-api.openapi.json")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/openapi -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s; run go test ./internal/openapi -update and review the diff", golden)
+	}
+}
+
+func TestBuildIsValidOpenAPI(t *testing.T) {
+	out, err := Build(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := libopenapi.NewDocument(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := doc.GetVersion(); v != "3.1.0" {
+		t.Errorf("version = %q", v)
+	}
+	model, err := doc.BuildV3Model()
+	if err != nil {
+		t.Fatalf("BuildV3Model: %v", err)
+	}
+	ops := map[string]bool{}
+	for path, item := range model.Model.Paths.PathItems.FromOldest() {
+		if item.Post == nil {
+			t.Fatalf("%s has no POST", path)
+		}
+		ops[item.Post.OperationId] = true
+		if dep := item.Post.Deprecated != nil && *item.Post.Deprecated; dep != strings.HasPrefix(path, "/v1/") {
+			t.Errorf("%s deprecated = %v", path, dep)
+		}
+	}
+	for _, id := range []string{"publishV1Orders", "publishV2Orders", "publishV2AuditLog"} {
+		if !ops[id] {
+			t.Errorf("operation %s missing; have %v", id, ops)
+		}
+	}
+	if len(ops) != 3 {
+		t.Errorf("want 3 operations (subscribe-only routes have none), got %v", ops)
+	}
+
+	v, errs := validator.NewValidator(doc)
+	if len(errs) > 0 {
+		t.Fatalf("NewValidator: %v", errs)
+	}
+	if ok, verrs := v.ValidateDocument(); !ok {
+		for _, e := range verrs {
+			t.Errorf("document invalid: %s: %s", e.Message, e.Reason)
+		}
+	}
+
+	// The inlined schema, including its rebased $ref, is what a request is checked against.
+	requests := []struct {
+		path, contentType, body string
+		valid                   bool
+	}{
+		{"/v2/orders", "application/json", `{"id": "o1", "lines": [{"sku": "a", "qty": 1}]}`, true},
+		{"/v2/orders", "application/json", `{"id": "o1", "lines": [{"qty": 0}]}`, false},
+		{"/v1/orders", "application/json", `{"id": 7}`, false},
+	}
+	for _, r := range requests {
+		req, _ := http.NewRequest(http.MethodPost, "http://bridge"+r.path, strings.NewReader(r.body))
+		req.Header.Set("Content-Type", r.contentType)
+		ok, verrs := v.ValidateHttpRequest(req)
+		if ok != r.valid {
+			msgs := []string{}
+			for _, e := range verrs {
+				msgs = append(msgs, e.Message+": "+e.Reason)
+			}
+			t.Errorf("POST %s %s: valid = %v, want %v (%v)", r.path, r.body, ok, r.valid, msgs)
+		}
+	}
+}
+
+func TestBuildRejectsCollisions(t *testing.T) {
+	cfg := &bridgeconfig.Config{Versions: []bridgeconfig.Version{{Name: "v1", Routes: []bridgeconfig.Route{
+		{Name: "audit-log", Topic: "a", Operations: []bridgeconfig.Operation{"publish"}},
+		{Name: "audit.log", Topic: "b", Operations: []bridgeconfig.Operation{"publish"}},
+	}}}}
+	if _, err := Build(cfg); err == nil || !strings.Contains(err.Error(), "operationId") {
+		t.Fatalf("err = %v, want an operationId collision", err)
+	}
+	cfg.Versions[0].Routes[1].Schema = "{"
+	cfg.Versions[0].Routes[1].Name = "other"
+	if _, err := Build(cfg); err == nil {
+		t.Fatal("want an error for an unparseable schema")
+	}
+}
+
+func TestRebaseRefs(t *testing.T) {
+	var s any
+	if err := json.Unmarshal([]byte(`{"items": {"$ref": "#/$defs/x"}, "const": {"$ref": "#/data"}, "examples": [{"$ref": "#/data"}], "$defs": {"x": {"$ref": "https://example.com/s"}}}`), &s); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(rebaseRefs(s, "#/at"))
+	want := `{"$defs":{"x":{"$ref":"https://example.com/s"}},"const":{"$ref":"#/data"},"examples":[{"$ref":"#/data"}],"items":{"$ref":"#/at/$defs/x"}}`
+	if string(got) != want {
+		t.Errorf("rebaseRefs =\n%s\nwant\n%s", got, want)
+	}
+}
