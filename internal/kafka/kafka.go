@@ -51,7 +51,5 @@ func (c ClientConfig) saramaConfig() *sarama.Config {
 	cfg.Admin.Timeout = timeout
 	cfg.Metadata.Retry.Max = 1
 	cfg.Metadata.Retry.Backoff = 100 * time.Millisecond
-	// Metadata for every topic is not needed; the admin asks for the topics it manages.
-	cfg.Metadata.Full = false
 	return cfg
 }

@@ -1,0 +1,35 @@
+// Command manager is the Junction operator.
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+	"os/signal"
+	"syscall"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/junction-dev/junction/controllers"
+)
+
+func main() {
+	var opts controllers.Options
+	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8443", `metrics listen address; "0" disables it`)
+	flag.StringVar(&opts.ProbeAddr, "health-probe-bind-address", ":8081", "health probe listen address")
+	flag.BoolVar(&opts.LeaderElection, "leader-elect", false, "enable leader election")
+	flag.DurationVar(&opts.SyncPeriod, "sync-period", 0, "full resync period (default 10m)")
+	flag.StringVar(&opts.BridgeImage, "bridge-image", controllers.DefaultBridgeImage, "container image of the bridge")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := controllers.Run(ctx, ctrl.GetConfigOrDie(), opts); err != nil {
+		ctrl.Log.Error(err, "manager stopped")
+		os.Exit(1)
+	}
+}

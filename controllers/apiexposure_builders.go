@@ -1,0 +1,210 @@
+package controllers
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+
+	"github.com/junction-dev/junction/api/v1alpha1"
+	"github.com/junction-dev/junction/internal/bridgeconfig"
+)
+
+const (
+	// checksumAnnotation on the pod template rolls the bridge when its config changes.
+	checksumAnnotation = "messaging.junction.dev/config-checksum"
+	// appliedHashAnnotation records what Junction last applied, so an unchanged child is not
+	// applied again (idle reconciles write nothing).
+	appliedHashAnnotation = "messaging.junction.dev/applied-hash"
+
+	configVolume    = "config"
+	configMountPath = "/etc/junction"
+	httpPortName    = "http"
+	grpcPortName    = "grpc"
+)
+
+// bridgeName is the name of an exposure's ConfigMap, Deployment and Service: DNS-1123 safe and
+// at most 63 characters (long names are truncated and given a short hash).
+func bridgeName(exposure string) string {
+	name := exposure + "-bridge"
+	if len(name) <= 63 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return name[:54] + "-" + hex.EncodeToString(sum[:])[:8]
+}
+
+// bridgeLabels are the recommended labels on every child and the pod selector.
+func bridgeLabels(e *v1alpha1.ApiExposure) map[string]string {
+	return map[string]string{
+		"app.kubernetes.io/name":       "junction-bridge",
+		"app.kubernetes.io/instance":   e.Name,
+		"app.kubernetes.io/component":  "bridge",
+		"app.kubernetes.io/managed-by": "junction",
+	}
+}
+
+// renderBridgeConfig is the config the bridge of e reads. topics holds every referenced
+// MessageTopic by name; broker is the MessageBroker they share.
+func renderBridgeConfig(e *v1alpha1.ApiExposure, topics map[string]*v1alpha1.MessageTopic, broker *v1alpha1.MessageBroker) (*bridgeconfig.Config, error) {
+	cfg := &bridgeconfig.Config{
+		Namespace: e.Namespace,
+		Name:      e.Name,
+		Kafka:     bridgeconfig.Kafka{BootstrapServers: broker.Spec.Kafka.BootstrapServers, ClientID: broker.Spec.Kafka.ClientID},
+		HTTPPort:  restPort(e),
+		GRPCPort:  grpcPort(e),
+	}
+	for _, v := range e.Spec.Versions {
+		version := bridgeconfig.Version{Name: v.Name, Deprecated: v.Deprecated}
+		if v.Sunset != nil {
+			sunset := v.Sunset.UTC().Truncate(time.Second)
+			version.Sunset = &sunset
+		}
+		for _, r := range v.Routes {
+			t, ok := topics[r.TopicRef.Name]
+			if !ok {
+				return nil, fmt.Errorf("route %s/%s: MessageTopic %q not found", v.Name, r.Name, r.TopicRef.Name)
+			}
+			route := bridgeconfig.Route{Name: r.Name, Topic: t.KafkaTopicName()}
+			for _, op := range r.Operations {
+				route.Operations = append(route.Operations, bridgeconfig.Operation(op))
+			}
+			if t.Spec.Schema != nil {
+				route.Schema = t.Spec.Schema.JSONSchema
+			}
+			if s, ok := t.Spec.Config["max.message.bytes"]; ok {
+				if n, err := strconv.ParseInt(s, 10, 32); err == nil && n > 0 {
+					route.MaxMessageBytes = int32(n)
+				}
+			}
+			version.Routes = append(version.Routes, route)
+		}
+		cfg.Versions = append(cfg.Versions, version)
+	}
+	return cfg, nil
+}
+
+func restPort(e *v1alpha1.ApiExposure) int32 {
+	if e.Spec.REST.Port != 0 {
+		return e.Spec.REST.Port
+	}
+	return 8080
+}
+
+func grpcPort(e *v1alpha1.ApiExposure) int32 {
+	if e.Spec.GRPC.Port != 0 {
+		return e.Spec.GRPC.Port
+	}
+	return 9090
+}
+
+func ownerReference(e *v1alpha1.ApiExposure) *metav1ac.OwnerReferenceApplyConfiguration {
+	return metav1ac.OwnerReference().
+		WithAPIVersion(v1alpha1.GroupVersion.String()).WithKind("ApiExposure").
+		WithName(e.Name).WithUID(e.UID).WithController(true).WithBlockOwnerDeletion(true)
+}
+
+// checksum is a short stable digest of data.
+func checksum(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:16])
+}
+
+// withAppliedHash stamps the digest of the apply configuration itself onto it.
+func withAppliedHash(obj any, annotate func(map[string]string)) error {
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	annotate(map[string]string{appliedHashAnnotation: checksum(data)})
+	return nil
+}
+
+// bridgeConfigMap holds the rendered bridge config.
+func bridgeConfigMap(e *v1alpha1.ApiExposure, rendered []byte) (*corev1ac.ConfigMapApplyConfiguration, error) {
+	cm := corev1ac.ConfigMap(bridgeName(e.Name), e.Namespace).
+		WithLabels(bridgeLabels(e)).
+		WithOwnerReferences(ownerReference(e)).
+		WithData(map[string]string{bridgeconfig.FileName: string(rendered)})
+	return cm, withAppliedHash(cm, func(a map[string]string) { cm.WithAnnotations(a) })
+}
+
+// bridgeDeployment runs the bridge with the rendered config mounted; configSum rolls it.
+func bridgeDeployment(e *v1alpha1.ApiExposure, image, configSum string) (*appsv1ac.DeploymentApplyConfiguration, error) {
+	labels := bridgeLabels(e)
+	replicas := int32(1)
+	if e.Spec.Replicas != nil {
+		replicas = *e.Spec.Replicas
+	}
+	container := corev1ac.Container().
+		WithName("bridge").
+		WithImage(image).
+		WithArgs("--config", configMountPath+"/"+bridgeconfig.FileName).
+		WithPorts(
+			corev1ac.ContainerPort().WithName(httpPortName).WithContainerPort(restPort(e)).WithProtocol(corev1.ProtocolTCP),
+			corev1ac.ContainerPort().WithName(grpcPortName).WithContainerPort(grpcPort(e)).WithProtocol(corev1.ProtocolTCP)).
+		WithVolumeMounts(corev1ac.VolumeMount().WithName(configVolume).WithMountPath(configMountPath).WithReadOnly(true)).
+		WithReadinessProbe(httpProbe("/readyz")).
+		WithLivenessProbe(httpProbe("/healthz")).
+		WithSecurityContext(corev1ac.SecurityContext().
+			WithAllowPrivilegeEscalation(false).
+			WithReadOnlyRootFilesystem(true).
+			WithRunAsNonRoot(true).
+			WithCapabilities(corev1ac.Capabilities().WithDrop("ALL")))
+	if e.Spec.Resources != nil {
+		res := corev1ac.ResourceRequirements()
+		if e.Spec.Resources.Limits != nil {
+			res.WithLimits(e.Spec.Resources.Limits)
+		}
+		if e.Spec.Resources.Requests != nil {
+			res.WithRequests(e.Spec.Resources.Requests)
+		}
+		container.WithResources(res)
+	}
+	d := appsv1ac.Deployment(bridgeName(e.Name), e.Namespace).
+		WithLabels(labels).
+		WithOwnerReferences(ownerReference(e)).
+		WithSpec(appsv1ac.DeploymentSpec().
+			WithReplicas(replicas).
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(labels)).
+			WithTemplate(corev1ac.PodTemplateSpec().
+				WithLabels(labels).
+				WithAnnotations(map[string]string{checksumAnnotation: configSum}).
+				WithSpec(corev1ac.PodSpec().
+					WithAutomountServiceAccountToken(false).
+					WithSecurityContext(corev1ac.PodSecurityContext().
+						WithRunAsNonRoot(true).
+						WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
+					WithContainers(container).
+					WithVolumes(corev1ac.Volume().WithName(configVolume).
+						WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(bridgeName(e.Name)))))))
+	return d, withAppliedHash(d, func(a map[string]string) { d.WithAnnotations(a) })
+}
+
+func httpProbe(path string) *corev1ac.ProbeApplyConfiguration {
+	return corev1ac.Probe().WithHTTPGet(corev1ac.HTTPGetAction().WithPath(path).WithPort(intstr.FromString(httpPortName))).
+		WithPeriodSeconds(10)
+}
+
+// bridgeService exposes the bridge's http and grpc ports.
+func bridgeService(e *v1alpha1.ApiExposure) (*corev1ac.ServiceApplyConfiguration, error) {
+	svc := corev1ac.Service(bridgeName(e.Name), e.Namespace).
+		WithLabels(bridgeLabels(e)).
+		WithOwnerReferences(ownerReference(e)).
+		WithSpec(corev1ac.ServiceSpec().
+			WithSelector(bridgeLabels(e)).
+			WithPorts(
+				corev1ac.ServicePort().WithName(httpPortName).WithPort(restPort(e)).
+					WithTargetPort(intstr.FromString(httpPortName)).WithAppProtocol("http").WithProtocol(corev1.ProtocolTCP),
+				corev1ac.ServicePort().WithName(grpcPortName).WithPort(grpcPort(e)).
+					WithTargetPort(intstr.FromString(grpcPortName)).WithAppProtocol("grpc").WithProtocol(corev1.ProtocolTCP)))
+	return svc, withAppliedHash(svc, func(a map[string]string) { svc.WithAnnotations(a) })
+}

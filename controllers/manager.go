@@ -1,0 +1,112 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/junction-dev/junction/api/v1alpha1"
+)
+
+// DefaultBridgeImage is the bridge image used when none is configured.
+const DefaultBridgeImage = "junction/bridge:latest"
+
+// Options configure the manager.
+type Options struct {
+	// MetricsAddr and ProbeAddr are listen addresses; "0" disables the server.
+	MetricsAddr string
+	ProbeAddr   string
+	// LeaderElection lets several replicas run with one active.
+	LeaderElection bool
+	// SyncPeriod is how often every object is reconciled even without changes; 0 means 10 minutes.
+	SyncPeriod time.Duration
+	// BridgeImage is the image of the bridge Deployments.
+	BridgeImage string
+}
+
+// NewScheme returns a scheme with the built-in kinds and Junction's kinds.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Setup registers every Junction reconciler with mgr.
+func Setup(mgr ctrl.Manager, opts Options) error {
+	pool := newAdminPool()
+	if err := mgr.Add(closeOnStop(pool.closeAll)); err != nil {
+		return err
+	}
+	image := opts.BridgeImage
+	if image == "" {
+		image = DefaultBridgeImage
+	}
+	rec := mgr.GetEventRecorder("junction")
+	if err := (&MessageBrokerReconciler{Client: mgr.GetClient(), Recorder: rec, pool: pool}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("messagebroker controller: %w", err)
+	}
+	if err := (&MessageTopicReconciler{Client: mgr.GetClient(), Recorder: rec, pool: pool}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("messagetopic controller: %w", err)
+	}
+	if err := (&ApiExposureReconciler{Client: mgr.GetClient(), Recorder: rec, BridgeImage: image}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("apiexposure controller: %w", err)
+	}
+	return nil
+}
+
+// Run starts the manager with every controller and blocks until ctx is done.
+func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
+	sync := opts.SyncPeriod
+	if sync == 0 {
+		sync = 10 * time.Minute
+	}
+	metricsAddr := opts.MetricsAddr
+	if metricsAddr == "" {
+		metricsAddr = "0"
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 NewScheme(),
+		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress: opts.ProbeAddr,
+		LeaderElection:         opts.LeaderElection,
+		LeaderElectionID:       "junction-manager.messaging.junction.dev",
+		Cache:                  cache.Options{SyncPeriod: &sync},
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	if err := Setup(mgr, opts); err != nil {
+		return err
+	}
+	if opts.ProbeAddr != "" && opts.ProbeAddr != "0" {
+		if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+			return err
+		}
+		if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+			return err
+		}
+	}
+	return mgr.Start(ctx)
+}
+
+// closeOnStop runs fn when the manager stops.
+type closeOnStop func()
+
+func (f closeOnStop) Start(ctx context.Context) error {
+	<-ctx.Done()
+	f()
+	return nil
+}

@@ -1,0 +1,285 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/junction-dev/junction/api/v1alpha1"
+	"github.com/junction-dev/junction/internal/kafka"
+)
+
+// dependencyRecheck is how long to wait before looking again at a missing or unready dependency
+// that no watch reports (the watches below cover the common cases).
+const dependencyRecheck = 30 * time.Second
+
+// brokerRefIndex indexes MessageTopics by the MessageBroker they use.
+const brokerRefIndex = "spec.brokerRef.name"
+
+// MessageTopicReconciler keeps a Kafka topic in line with its MessageTopic.
+type MessageTopicReconciler struct {
+	client.Client
+	Recorder events.EventRecorder
+	pool     *adminPool
+}
+
+// topicScope carries what the steps observed and decided.
+type topicScope struct {
+	topic    *v1alpha1.MessageTopic
+	broker   *v1alpha1.MessageBroker
+	admin    kafka.Admin
+	observed *kafka.TopicState
+	// outcome is set by the step that ends the reconcile early.
+	outcome *outcome
+}
+
+// topicStep is one step of a reconcile; a non-nil scope.outcome or error stops the sequence.
+type topicStep func(ctx context.Context, s *topicScope) (ctrl.Result, error)
+
+// +kubebuilder:rbac:groups=messaging.junction.dev,resources=messagetopics,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=messaging.junction.dev,resources=messagetopics/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=messaging.junction.dev,resources=messagetopics/finalizers,verbs=update
+
+// Reconcile brings the Kafka topic to the spec, or deletes it per deletionPolicy.
+func (r *MessageTopicReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, err error) {
+	topic := &v1alpha1.MessageTopic{}
+	if err := r.Get(ctx, req.NamespacedName, topic); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if topic.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(topic, v1alpha1.Finalizer) {
+		patch := client.MergeFrom(topic.DeepCopy())
+		controllerutil.AddFinalizer(topic, v1alpha1.Finalizer)
+		if err := r.Patch(ctx, topic, patch); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	s := &topicScope{topic: topic}
+	if !topic.DeletionTimestamp.IsZero() {
+		return r.run(ctx, s, r.reconcileDelete())
+	}
+	before := topic.DeepCopy()
+	defer func() {
+		setTopicStatus(topic, s, err)
+		if perr := patchStatus(ctx, r.Client, r.Recorder, before, topic); perr != nil {
+			err = errors.Join(err, perr)
+		}
+		if s.outcome != nil && s.outcome.kind == outcomeStalled {
+			// A user error is terminal: retrying cannot help until the spec changes.
+			err = reconcile.TerminalError(errors.New(s.outcome.message))
+		}
+	}()
+	return r.run(ctx, s, r.reconcileNormal())
+}
+
+func (r *MessageTopicReconciler) run(ctx context.Context, s *topicScope, steps []topicStep) (ctrl.Result, error) {
+	for _, step := range steps {
+		res, err := step(ctx, s)
+		if err != nil || s.outcome != nil || !res.IsZero() {
+			return res, err
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *MessageTopicReconciler) reconcileNormal() []topicStep {
+	return []topicStep{r.getBroker, r.connect, r.observeTopic, r.applyPlan}
+}
+
+func (r *MessageTopicReconciler) reconcileDelete() []topicStep {
+	return []topicStep{r.deleteTopic, r.removeFinalizer}
+}
+
+func (r *MessageTopicReconciler) getBroker(ctx context.Context, s *topicScope) (ctrl.Result, error) {
+	broker := &v1alpha1.MessageBroker{}
+	key := types.NamespacedName{Namespace: s.topic.Namespace, Name: s.topic.Spec.BrokerRef.Name}
+	if err := r.Get(ctx, key, broker); err != nil {
+		if apierrors.IsNotFound(err) {
+			s.outcome = &outcome{kind: outcomeWaiting, reason: "BrokerNotFound",
+				message: fmt.Sprintf("MessageBroker %q does not exist", key.Name)}
+			return ctrl.Result{RequeueAfter: dependencyRecheck}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if !brokerReady(broker) {
+		s.outcome = &outcome{kind: outcomeWaiting, reason: "BrokerNotReady",
+			message: fmt.Sprintf("MessageBroker %q is not Ready", key.Name)}
+		return ctrl.Result{RequeueAfter: dependencyRecheck}, nil
+	}
+	s.broker = broker
+	return ctrl.Result{}, nil
+}
+
+func (r *MessageTopicReconciler) connect(_ context.Context, s *topicScope) (ctrl.Result, error) {
+	admin, err := r.pool.get(s.broker)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	s.admin = admin
+	return ctrl.Result{}, nil
+}
+
+func (r *MessageTopicReconciler) observeTopic(ctx context.Context, s *topicScope) (ctrl.Result, error) {
+	state, err := s.admin.DescribeTopic(ctx, s.topic.KafkaTopicName())
+	switch {
+	case errors.Is(err, kafka.ErrTopicNotFound):
+		s.observed = nil
+	case err != nil:
+		return ctrl.Result{}, err
+	default:
+		s.observed = &state
+	}
+	return ctrl.Result{}, nil
+}
+
+// desiredTopic is the topic the spec describes.
+func desiredTopic(t *v1alpha1.MessageTopic) kafka.TopicSpec {
+	return kafka.TopicSpec{Name: t.KafkaTopicName(), Partitions: t.Spec.Partitions,
+		ReplicationFactor: t.Spec.ReplicationFactor, Config: t.Spec.Config}
+}
+
+func (r *MessageTopicReconciler) applyPlan(ctx context.Context, s *topicScope) (ctrl.Result, error) {
+	desired := desiredTopic(s.topic)
+	plan, err := diffTopic(desired, s.observed, s.topic.Status.ManagedConfig)
+	var pe *planError
+	if errors.As(err, &pe) {
+		s.outcome = &outcome{kind: outcomeStalled, reason: pe.Reason, message: pe.Message}
+		return ctrl.Result{}, nil
+	}
+	if plan.Empty() {
+		return ctrl.Result{}, nil
+	}
+	if err := r.execute(ctx, s, plan); err != nil {
+		if reason, user := userErrorReason(err); user {
+			s.outcome = &outcome{kind: outcomeStalled, reason: reason, message: err.Error()}
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	// Observe again so status reports what Kafka now holds, not what was asked for.
+	return r.observeTopic(ctx, s)
+}
+
+func (r *MessageTopicReconciler) execute(ctx context.Context, s *topicScope, plan topicPlan) error {
+	name := s.topic.KafkaTopicName()
+	if plan.Create != nil {
+		if err := s.admin.CreateTopic(ctx, *plan.Create); err != nil {
+			return fmt.Errorf("creating topic %s: %w", name, err)
+		}
+		r.Recorder.Eventf(s.topic, nil, corev1.EventTypeNormal, "TopicCreated", "Create",
+			"created topic %s with %d partitions", name, plan.Create.Partitions)
+		return nil
+	}
+	if plan.Partitions > 0 {
+		if err := s.admin.CreatePartitions(ctx, name, plan.Partitions); err != nil {
+			return fmt.Errorf("growing topic %s to %d partitions: %w", name, plan.Partitions, err)
+		}
+		r.Recorder.Eventf(s.topic, nil, corev1.EventTypeNormal, "PartitionsIncreased", "Update",
+			"topic %s grew from %d to %d partitions", name, s.observed.Partitions, plan.Partitions)
+	}
+	if len(plan.SetConfig) > 0 || len(plan.RemoveConfig) > 0 {
+		if err := s.admin.AlterTopicConfig(ctx, name, plan.SetConfig, plan.RemoveConfig); err != nil {
+			return fmt.Errorf("updating config of topic %s: %w", name, err)
+		}
+		r.Recorder.Eventf(s.topic, nil, corev1.EventTypeNormal, "ConfigUpdated", "Update",
+			"topic %s: set %v, reset %v", name, plan.SetConfig, plan.RemoveConfig)
+	}
+	return nil
+}
+
+// userErrorReason reports whether err is Kafka refusing the spec, with the condition reason.
+func userErrorReason(err error) (string, bool) {
+	switch {
+	case errors.Is(err, kafka.ErrInvalidConfig):
+		return "InvalidConfig", true
+	case errors.Is(err, kafka.ErrInvalidPartitions):
+		return "InvalidPartitions", true
+	case errors.Is(err, kafka.ErrInvalidReplicationFactor):
+		return "InvalidReplicationFactor", true
+	}
+	return "", false
+}
+
+func (r *MessageTopicReconciler) deleteTopic(ctx context.Context, s *topicScope) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(s.topic, v1alpha1.Finalizer) || s.topic.Spec.DeletionPolicy == v1alpha1.DeletionPolicyRetain {
+		return ctrl.Result{}, nil
+	}
+	broker := &v1alpha1.MessageBroker{}
+	key := types.NamespacedName{Namespace: s.topic.Namespace, Name: s.topic.Spec.BrokerRef.Name}
+	if err := r.Get(ctx, key, broker); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Without a broker there is nothing to delete from; do not block namespace deletion.
+			r.Recorder.Eventf(s.topic, nil, corev1.EventTypeWarning, "TopicNotDeleted", "Delete",
+				"MessageBroker %q is gone; topic %s was left in Kafka", key.Name, s.topic.KafkaTopicName())
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	admin, err := r.pool.get(broker)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := admin.DeleteTopic(ctx, s.topic.KafkaTopicName()); err != nil {
+		return ctrl.Result{}, fmt.Errorf("deleting topic %s: %w", s.topic.KafkaTopicName(), err)
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *MessageTopicReconciler) removeFinalizer(ctx context.Context, s *topicScope) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(s.topic, v1alpha1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	patch := client.MergeFrom(s.topic.DeepCopy())
+	controllerutil.RemoveFinalizer(s.topic, v1alpha1.Finalizer)
+	return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, s.topic, patch))
+}
+
+// SetupWithManager registers the reconciler; a broker becoming Ready wakes its topics.
+func (r *MessageTopicReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.MessageTopic{}, brokerRefIndex,
+		func(o client.Object) []string { return []string{o.(*v1alpha1.MessageTopic).Spec.BrokerRef.Name} }); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.MessageTopic{}).
+		Watches(&v1alpha1.MessageBroker{}, handler.EnqueueRequestsFromMapFunc(r.topicsOfBroker)).
+		Named("messagetopic").
+		Complete(r)
+}
+
+func (r *MessageTopicReconciler) topicsOfBroker(ctx context.Context, o client.Object) []reconcile.Request {
+	var topics v1alpha1.MessageTopicList
+	if err := r.List(ctx, &topics, client.InNamespace(o.GetNamespace()), client.MatchingFields{brokerRefIndex: o.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(topics.Items))
+	for _, t := range topics.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&t)})
+	}
+	return reqs
+}
+
+// managedConfigKeys is the sorted list of keys Junction manages after a successful reconcile.
+func managedConfigKeys(config map[string]string) []string {
+	keys := make([]string, 0, len(config))
+	for k := range config {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if len(keys) == 0 {
+		return nil
+	}
+	return keys
+}

@@ -1,0 +1,207 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/junction-dev/junction/api/v1alpha1"
+	"github.com/junction-dev/junction/internal/kafka"
+)
+
+const (
+	eventually = 30 * time.Second
+	poll       = 100 * time.Millisecond
+)
+
+func createBroker(t *testing.T, ns string) *v1alpha1.MessageBroker {
+	t.Helper()
+	b := &v1alpha1.MessageBroker{
+		ObjectMeta: metav1.ObjectMeta{Name: "kafka", Namespace: ns},
+		Spec:       v1alpha1.MessageBrokerSpec{Kafka: v1alpha1.KafkaConnection{BootstrapServers: kafkaAddrs, ClientID: "junction-test"}},
+	}
+	NewWithT(t).Expect(k8sClient.Create(context.Background(), b)).To(Succeed())
+	return b
+}
+
+func newTopic(ns, name, kafkaName string, partitions int32) *v1alpha1.MessageTopic {
+	return &v1alpha1.MessageTopic{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: v1alpha1.MessageTopicSpec{
+			BrokerRef: v1alpha1.LocalObjectReference{Name: "kafka"}, TopicName: kafkaName,
+			Partitions: partitions, ReplicationFactor: 1,
+		},
+	}
+}
+
+// readyCondition returns obj's Ready condition once its status describes the current generation.
+func readyCondition(g Gomega, obj client.Object) *metav1.Condition {
+	g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)).To(Succeed())
+	return meta.FindStatusCondition(statusOf(obj).conditions, v1alpha1.ConditionReady)
+}
+
+func TestMessageBrokerReportsCluster(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	b := createBroker(t, ns)
+	g.Eventually(func(g Gomega) {
+		c := readyCondition(g, b)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
+	}, eventually, poll).Should(Succeed())
+	g.Expect(b.Status.Brokers).To(Equal(int32(1)))
+	g.Expect(b.Status.ClusterID).NotTo(BeEmpty())
+	g.Expect(b.Status.ObservedGeneration).To(Equal(b.Generation))
+}
+
+func TestMessageBrokerUnreachable(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	b := &v1alpha1.MessageBroker{
+		ObjectMeta: metav1.ObjectMeta{Name: "nowhere", Namespace: ns},
+		Spec:       v1alpha1.MessageBrokerSpec{Kafka: v1alpha1.KafkaConnection{BootstrapServers: []string{"127.0.0.1:1"}}},
+	}
+	g.Expect(k8sClient.Create(context.Background(), b)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		c := readyCondition(g, b)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal("KafkaUnavailable"))
+		g.Expect(c.Message).To(ContainSubstring("127.0.0.1:1"))
+		g.Expect(meta.IsStatusConditionTrue(b.Status.Conditions, v1alpha1.ConditionReconciling)).To(BeTrue())
+	}, eventually, poll).Should(Succeed())
+}
+
+func TestMessageTopicLifecycle(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	admin := testAdmin(t)
+	createBroker(t, ns)
+	topic := newTopic(ns, "orders", ns+".orders", 2)
+	topic.Spec.Config = map[string]string{"retention.ms": "3600000", "cleanup.policy": "delete"}
+	g.Expect(k8sClient.Create(ctx, topic)).To(Succeed())
+
+	// Created in Kafka with the listed config, Ready with what Kafka reports.
+	g.Eventually(func(g Gomega) {
+		c := readyCondition(g, topic)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
+	}, eventually, poll).Should(Succeed())
+	state, err := admin.DescribeTopic(ctx, ns+".orders")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(state.Partitions).To(Equal(int32(2)))
+	g.Expect(state.Config).To(HaveKeyWithValue("retention.ms", "3600000"))
+	g.Expect(topic.Status.Partitions).To(Equal(int32(2)))
+	g.Expect(topic.Status.TopicName).To(Equal(ns + ".orders"))
+	g.Expect(topic.Status.ManagedConfig).To(Equal([]string{"cleanup.policy", "retention.ms"}))
+	g.Expect(topic.Finalizers).To(ContainElement(v1alpha1.Finalizer))
+
+	// Grow partitions, change one key and drop another from the spec.
+	patch := client.MergeFrom(topic.DeepCopy())
+	topic.Spec.Partitions = 5
+	topic.Spec.Config = map[string]string{"retention.ms": "7200000"}
+	g.Expect(k8sClient.Patch(ctx, topic, patch)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		state, err := admin.DescribeTopic(ctx, ns+".orders")
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(state.Partitions).To(Equal(int32(5)))
+		g.Expect(state.Config).To(HaveKeyWithValue("retention.ms", "7200000"))
+		g.Expect(state.Config).NotTo(HaveKey("cleanup.policy"))
+		c := readyCondition(g, topic)
+		g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(topic.Status.ObservedGeneration).To(Equal(topic.Generation))
+		g.Expect(topic.Status.Partitions).To(Equal(int32(5)))
+	}, eventually, poll).Should(Succeed())
+
+	// Delete removes the topic from Kafka, then the object.
+	g.Expect(k8sClient.Delete(ctx, topic)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		_, err := admin.DescribeTopic(ctx, ns+".orders")
+		g.Expect(errors.Is(err, kafka.ErrTopicNotFound)).To(BeTrue(), "describe: %v", err)
+		err = k8sClient.Get(ctx, client.ObjectKeyFromObject(topic), &v1alpha1.MessageTopic{})
+		g.Expect(client.IgnoreNotFound(err)).To(Succeed())
+		g.Expect(err).To(HaveOccurred())
+	}, eventually, poll).Should(Succeed())
+}
+
+func TestMessageTopicRetainKeepsKafkaTopic(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	admin := testAdmin(t)
+	createBroker(t, ns)
+	topic := newTopic(ns, "kept", ns+".kept", 1)
+	topic.Spec.DeletionPolicy = v1alpha1.DeletionPolicyRetain
+	g.Expect(k8sClient.Create(ctx, topic)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(readyCondition(g, topic).Status).To(Equal(metav1.ConditionTrue))
+	}, eventually, poll).Should(Succeed())
+	g.Expect(k8sClient.Delete(ctx, topic)).To(Succeed())
+	g.Eventually(func() bool {
+		err := k8sClient.Get(ctx, client.ObjectKeyFromObject(topic), &v1alpha1.MessageTopic{})
+		return client.IgnoreNotFound(err) == nil && err != nil
+	}, eventually, poll).Should(BeTrue())
+	_, err := admin.DescribeTopic(ctx, ns+".kept")
+	g.Expect(err).NotTo(HaveOccurred())
+}
+
+func TestMessageTopicPartitionDecreaseStalls(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	admin := testAdmin(t)
+	createBroker(t, ns)
+	// The topic exists in Kafka with more partitions than the spec asks for (CEL only guards
+	// updates of the object, not an object created against an existing topic).
+	g.Expect(admin.CreateTopic(ctx, kafka.TopicSpec{Name: ns + ".big", Partitions: 6, ReplicationFactor: 1})).To(Succeed())
+	topic := newTopic(ns, "big", ns+".big", 3)
+	g.Expect(k8sClient.Create(ctx, topic)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		c := readyCondition(g, topic)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal(reasonPartitionDecrease))
+		stalled := meta.FindStatusCondition(topic.Status.Conditions, v1alpha1.ConditionStalled)
+		g.Expect(stalled).NotTo(BeNil())
+		g.Expect(stalled.Message).To(Equal("partitions cannot decrease: topic " + ns + ".big has 6, spec asks for 3"))
+	}, eventually, poll).Should(Succeed())
+	state, err := admin.DescribeTopic(ctx, ns+".big")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(state.Partitions).To(Equal(int32(6)))
+}
+
+func TestMessageTopicPartitionDecreaseRefusedAtAdmission(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	topic := newTopic(ns, "shrink", "", 4)
+	g.Expect(k8sClient.Create(ctx, topic)).To(Succeed())
+	patch := client.MergeFrom(topic.DeepCopy())
+	topic.Spec.Partitions = 2
+	err := k8sClient.Patch(ctx, topic, patch)
+	g.Expect(err).To(MatchError(ContainSubstring("partitions cannot decrease")))
+}
+
+func TestMessageTopicWaitsForBroker(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	topic := newTopic(ns, "early", ns+".early", 1)
+	g.Expect(k8sClient.Create(context.Background(), topic)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		c := readyCondition(g, topic)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Reason).To(Equal("BrokerNotFound"))
+	}, eventually, poll).Should(Succeed())
+	// The broker appearing wakes the topic through the watch, without waiting for a resync.
+	createBroker(t, ns)
+	g.Eventually(func(g Gomega) {
+		g.Expect(readyCondition(g, topic).Status).To(Equal(metav1.ConditionTrue))
+	}, 20*time.Second, poll).Should(Succeed())
+}

@@ -1,0 +1,53 @@
+package controllers
+
+import (
+	"errors"
+	"testing"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/junction-dev/junction/internal/kafka"
+)
+
+func TestDiffTopic(t *testing.T) {
+	desired := kafka.TopicSpec{Name: "orders", Partitions: 6, ReplicationFactor: 1, Config: map[string]string{"retention.ms": "1000"}}
+	observed := func(partitions int32, config map[string]string) *kafka.TopicState {
+		return &kafka.TopicState{Name: "orders", Partitions: partitions, ReplicationFactor: 1, Config: config}
+	}
+	tests := []struct {
+		name     string
+		observed *kafka.TopicState
+		managed  []string
+		want     topicPlan
+		wantErr  string
+	}{
+		{name: "missing topic is created", observed: nil, want: topicPlan{Create: &desired}},
+		{name: "in sync is idle", observed: observed(6, map[string]string{"retention.ms": "1000"}), managed: []string{"retention.ms"}},
+		{name: "partitions grow", observed: observed(3, map[string]string{"retention.ms": "1000"}), want: topicPlan{Partitions: 6}},
+		{name: "partitions never shrink", observed: observed(9, nil),
+			wantErr: "partitions cannot decrease: topic orders has 9, spec asks for 6"},
+		{name: "drifted value is set", observed: observed(6, map[string]string{"retention.ms": "5"}),
+			want: topicPlan{SetConfig: map[string]string{"retention.ms": "1000"}}},
+		{name: "inherited value is set as an override", observed: observed(6, map[string]string{}),
+			want: topicPlan{SetConfig: map[string]string{"retention.ms": "1000"}}},
+		{name: "formerly managed key is removed", observed: observed(6, map[string]string{"retention.ms": "1000", "cleanup.policy": "compact"}),
+			managed: []string{"cleanup.policy", "retention.ms"}, want: topicPlan{RemoveConfig: []string{"cleanup.policy"}}},
+		{name: "unmanaged override is left alone", observed: observed(6, map[string]string{"retention.ms": "1000", "segment.ms": "10"}),
+			managed: []string{"retention.ms"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			plan, err := diffTopic(desired, tt.observed, tt.managed)
+			if tt.wantErr != "" {
+				g.Expect(err).To(MatchError(tt.wantErr))
+				var pe *planError
+				g.Expect(errors.As(err, &pe)).To(BeTrue())
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(plan).To(Equal(tt.want))
+			g.Expect(plan.Empty()).To(Equal(tt.want.Empty()))
+		})
+	}
+}

@@ -1,0 +1,240 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/IBM/sarama"
+)
+
+// Admin is the part of Kafka's admin API the operator uses. Create and delete are idempotent.
+type Admin interface {
+	// DescribeCluster reports the cluster id, brokers and controller.
+	DescribeCluster(ctx context.Context) (ClusterInfo, error)
+	// DescribeTopic reports a topic, or ErrTopicNotFound.
+	DescribeTopic(ctx context.Context, name string) (TopicState, error)
+	// CreateTopic creates a topic; an existing topic is not an error.
+	CreateTopic(ctx context.Context, spec TopicSpec) error
+	// CreatePartitions grows a topic to total partitions.
+	CreatePartitions(ctx context.Context, name string, total int32) error
+	// AlterTopicConfig sets and deletes topic-level config keys incrementally; other keys are untouched.
+	AlterTopicConfig(ctx context.Context, name string, set map[string]string, remove []string) error
+	// DeleteTopic deletes a topic; a missing topic is not an error.
+	DeleteTopic(ctx context.Context, name string) error
+	// Close releases the connections.
+	Close() error
+}
+
+// ClusterInfo is what the cluster says about itself.
+type ClusterInfo struct {
+	ClusterID  string
+	Brokers    int32
+	Controller int32
+}
+
+// TopicSpec is a topic to create.
+type TopicSpec struct {
+	Name              string
+	Partitions        int32
+	ReplicationFactor int32
+	Config            map[string]string
+}
+
+// TopicState is a topic as Kafka reports it.
+type TopicState struct {
+	Name              string
+	ID                string
+	Partitions        int32
+	ReplicationFactor int32
+	// Config holds only the overrides set on the topic itself, never values inherited from the
+	// broker or Kafka's defaults.
+	Config map[string]string
+}
+
+// saramaAdmin adapts sarama's ClusterAdmin. sarama calls take no context: a cancelled context
+// is checked before each call and the client's timeouts bound each request.
+type saramaAdmin struct {
+	client sarama.Client
+	admin  sarama.ClusterAdmin
+}
+
+// NewAdmin connects to the cluster described by cfg.
+func NewAdmin(cfg ClientConfig) (Admin, error) {
+	client, err := sarama.NewClient(cfg.BootstrapServers, cfg.saramaConfig())
+	if err != nil {
+		return nil, mapError(err)
+	}
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		_ = client.Close()
+		return nil, mapError(err)
+	}
+	return &saramaAdmin{client: client, admin: admin}, nil
+}
+
+func (a *saramaAdmin) metadata(ctx context.Context, topics []string) (*sarama.MetadataResponse, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	broker, err := a.client.Controller()
+	if err != nil {
+		broker = a.client.LeastLoadedBroker()
+		if broker == nil {
+			return nil, mapError(err)
+		}
+	}
+	resp, err := broker.GetMetadata(sarama.NewMetadataRequest(a.client.Config().Version, topics))
+	if err != nil {
+		_, _ = a.client.RefreshController()
+		return nil, mapError(err)
+	}
+	return resp, nil
+}
+
+func (a *saramaAdmin) DescribeCluster(ctx context.Context) (ClusterInfo, error) {
+	// An empty, non-nil topic list asks for brokers only.
+	resp, err := a.metadata(ctx, []string{})
+	if err != nil {
+		return ClusterInfo{}, err
+	}
+	info := ClusterInfo{Brokers: int32(len(resp.Brokers)), Controller: resp.ControllerID}
+	if resp.ClusterID != nil {
+		info.ClusterID = *resp.ClusterID
+	}
+	return info, nil
+}
+
+func (a *saramaAdmin) DescribeTopic(ctx context.Context, name string) (TopicState, error) {
+	resp, err := a.metadata(ctx, []string{name})
+	if err != nil {
+		return TopicState{}, err
+	}
+	var md *sarama.TopicMetadata
+	for _, t := range resp.Topics {
+		if t.Name == name {
+			md = t
+		}
+	}
+	if md == nil {
+		return TopicState{}, fmt.Errorf("%w: %s", ErrTopicNotFound, name)
+	}
+	if md.Err != sarama.ErrNoError {
+		return TopicState{}, mapError(md.Err)
+	}
+	state := TopicState{Name: name, ID: md.Uuid.String(), Partitions: int32(len(md.Partitions))}
+	for _, p := range md.Partitions {
+		if p.ID == 0 {
+			state.ReplicationFactor = int32(len(p.Replicas))
+		}
+	}
+	entries, err := a.admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: name})
+	if err != nil {
+		return TopicState{}, mapError(err)
+	}
+	state.Config = map[string]string{}
+	for _, e := range entries {
+		if e.Source == sarama.SourceTopic {
+			state.Config[e.Name] = e.Value
+		}
+	}
+	return state, nil
+}
+
+func (a *saramaAdmin) CreateTopic(ctx context.Context, spec TopicSpec) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	entries := make(map[string]*string, len(spec.Config))
+	for k, v := range spec.Config {
+		entries[k] = &v
+	}
+	err := a.admin.CreateTopic(spec.Name, &sarama.TopicDetail{
+		NumPartitions:     spec.Partitions,
+		ReplicationFactor: int16(spec.ReplicationFactor),
+		ConfigEntries:     entries,
+	}, false)
+	if errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		return nil
+	}
+	return mapError(err)
+}
+
+func (a *saramaAdmin) CreatePartitions(ctx context.Context, name string, total int32) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return mapError(a.admin.CreatePartitions(name, total, nil, false))
+}
+
+func (a *saramaAdmin) AlterTopicConfig(ctx context.Context, name string, set map[string]string, remove []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(set) == 0 && len(remove) == 0 {
+		return nil
+	}
+	entries := make(map[string]sarama.IncrementalAlterConfigsEntry, len(set)+len(remove))
+	for k, v := range set {
+		entries[k] = sarama.IncrementalAlterConfigsEntry{Operation: sarama.IncrementalAlterConfigsOperationSet, Value: &v}
+	}
+	for _, k := range remove {
+		entries[k] = sarama.IncrementalAlterConfigsEntry{Operation: sarama.IncrementalAlterConfigsOperationDelete}
+	}
+	return mapError(a.admin.IncrementalAlterConfig(sarama.TopicResource, name, entries, false))
+}
+
+func (a *saramaAdmin) DeleteTopic(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := a.admin.DeleteTopic(name)
+	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+		return nil
+	}
+	return mapError(err)
+}
+
+func (a *saramaAdmin) Close() error {
+	return a.admin.Close()
+}
+
+// mapError turns sarama's errors into the package's sentinels, keeping the broker's message.
+func mapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var kerr sarama.KError
+	if !errors.As(err, &kerr) {
+		var netErr net.Error
+		if errors.As(err, &netErr) || errors.Is(err, sarama.ErrOutOfBrokers) || errors.Is(err, sarama.ErrClosedClient) ||
+			errors.Is(err, sarama.ErrNotConnected) || errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		return err
+	}
+	var sentinel error
+	switch kerr {
+	case sarama.ErrNoError:
+		return nil
+	case sarama.ErrUnknownTopicOrPartition:
+		sentinel = ErrTopicNotFound
+	case sarama.ErrInvalidConfig, sarama.ErrPolicyViolation, sarama.ErrInvalidRequest:
+		sentinel = ErrInvalidConfig
+	case sarama.ErrInvalidPartitions:
+		sentinel = ErrInvalidPartitions
+	case sarama.ErrInvalidReplicationFactor, sarama.ErrInvalidReplicaAssignment:
+		sentinel = ErrInvalidReplicationFactor
+	case sarama.ErrMessageSizeTooLarge:
+		sentinel = ErrMessageTooLarge
+	case sarama.ErrNotController, sarama.ErrRequestTimedOut, sarama.ErrBrokerNotAvailable,
+		sarama.ErrLeaderNotAvailable, sarama.ErrNotEnoughReplicas, sarama.ErrNetworkException:
+		sentinel = ErrUnavailable
+	default:
+		return err
+	}
+	// err.Error() carries the broker's message where it sent one.
+	return fmt.Errorf("%w: %s", sentinel, err.Error())
+}
