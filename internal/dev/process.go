@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -96,11 +98,11 @@ func (p *bridgeProc) supervise(ctx context.Context) {
 		}
 		failures++
 		if failures > maxRestarts {
-			p.set(false, BridgeAddrs{}, fmt.Sprintf("bridge failed %d times, not restarting: %v (log: %s)", failures, err, p.logPath))
+			p.set(false, BridgeAddrs{}, fmt.Sprintf("bridge failed %d times, not restarting: %v (log: %s)", failures, err, rel(p.logPath)))
 			return
 		}
 		backoff := min(time.Second<<(failures-1), maxBackoff)
-		p.set(false, BridgeAddrs{}, fmt.Sprintf("%v; restarting in %s (log: %s)", err, backoff, p.logPath))
+		p.set(false, BridgeAddrs{}, fmt.Sprintf("%v; restarting in %s (log: %s)", err, backoff, rel(p.logPath)))
 		select {
 		case <-ctx.Done():
 			return
@@ -236,4 +238,17 @@ func freeLoopbackAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// rel shortens path for messages: relative to the working directory when it is inside it.
+func rel(path string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	r, err := filepath.Rel(wd, path)
+	if err != nil || strings.HasPrefix(r, "..") {
+		return path
+	}
+	return r
 }
