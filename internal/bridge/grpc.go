@@ -1,0 +1,87 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/junction-dev/junction/internal/kafka"
+	bridgev1 "github.com/junction-dev/junction/proto/junction/bridge/v1"
+)
+
+type grpcServer struct {
+	bridgev1.UnimplementedPublishServiceServer
+	core *Core
+	log  *slog.Logger
+}
+
+// newGRPCServer registers Publish, health and reflection. The receive limit follows the
+// largest route limit, so the core (not the transport) refuses oversized records with its
+// own error.
+func newGRPCServer(core *Core, hs *health.Server, log *slog.Logger) *grpc.Server {
+	// Room for the envelope (version, route, key, headers) around the largest payload.
+	const envelope = 64 << 10
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(int(core.maxMessageLimit()) + envelope))
+	bridgev1.RegisterPublishServiceServer(srv, &grpcServer{core: core, log: log})
+	healthpb.RegisterHealthServer(srv, hs)
+	reflection.Register(srv)
+	return srv
+}
+
+func (s *grpcServer) Publish(ctx context.Context, req *bridgev1.PublishRequest) (*bridgev1.PublishResponse, error) {
+	m := Message{Key: req.GetKey(), Headers: req.GetHeaders()}
+	switch p := req.GetPayload().(type) {
+	case *bridgev1.PublishRequest_Json:
+		// encoding/json is compact and deterministic, unlike protojson.
+		body, err := json.Marshal(p.Json.AsInterface())
+		if err != nil {
+			return nil, newError(KindMalformed, "json payload: %v", err)
+		}
+		m.ContentType, m.Body = contentTypeJSON, body
+	case *bridgev1.PublishRequest_Raw:
+		m.ContentType, m.Body = contentTypeBytes, p.Raw
+	default:
+		return nil, newError(KindMalformed, "payload is required: set json or raw")
+	}
+	res, err := s.core.Publish(ctx, req.GetVersion(), req.GetRoute(), m)
+	if err != nil {
+		e := asError(err)
+		if e.Kind == KindInternal || e.Kind == KindUnavailable {
+			s.log.Warn("publish failed", "version", req.GetVersion(), "route", req.GetRoute(), "error", err)
+		}
+		return nil, e
+	}
+	return &bridgev1.PublishResponse{Topic: res.Topic, Partition: res.Partition, Offset: res.Offset}, nil
+}
+
+// watchHealth keeps the gRPC health status in step with Kafka until ctx ends.
+func watchHealth(ctx context.Context, hs *health.Server, p kafka.Producer, every time.Duration) {
+	services := []string{"", bridgev1.PublishService_ServiceDesc.ServiceName}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st := healthpb.HealthCheckResponse_SERVING
+		if p.Ping(pctx) != nil {
+			st = healthpb.HealthCheckResponse_NOT_SERVING
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		for _, svc := range services {
+			hs.SetServingStatus(svc, st)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
