@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -191,10 +192,11 @@ func (r *MessageTopicReconciler) execute(ctx context.Context, s *topicScope, pla
 	}
 	if len(plan.SetConfig) > 0 || len(plan.RemoveConfig) > 0 {
 		if err := s.admin.AlterTopicConfig(ctx, name, plan.SetConfig, plan.RemoveConfig); err != nil {
-			return fmt.Errorf("updating config of topic %s: %w", name, err)
+			return fmt.Errorf("updating config of topic %s (set %s; reset %s): %w", name,
+				formatConfig(plan.SetConfig), strings.Join(plan.RemoveConfig, ", "), err)
 		}
 		r.Recorder.Eventf(s.topic, nil, corev1.EventTypeNormal, "ConfigUpdated", "Update",
-			"topic %s: set %v, reset %v", name, plan.SetConfig, plan.RemoveConfig)
+			"topic %s: set %s; reset %s", name, formatConfig(plan.SetConfig), strings.Join(plan.RemoveConfig, ", "))
 	}
 	return nil
 }
@@ -282,4 +284,13 @@ func managedConfigKeys(config map[string]string) []string {
 		return nil
 	}
 	return keys
+}
+
+// formatConfig renders config keys and values in key order, e.g. `retention.ms="1d"`.
+func formatConfig(config map[string]string) string {
+	parts := make([]string, 0, len(config))
+	for _, k := range managedConfigKeys(config) {
+		parts = append(parts, fmt.Sprintf("%s=%q", k, config[k]))
+	}
+	return strings.Join(parts, ", ")
 }
