@@ -224,10 +224,10 @@ func TestMessageTopicIdleReconcileWritesNothing(t *testing.T) {
 	// resourceVersion must stay where the annotation left it (no status write).
 	patch := client.MergeFrom(topic.DeepCopy())
 	topic.Annotations = map[string]string{"poke": "1"}
-	g.Expect(k8sClient.Patch(ctx, topic, patch)).To(Succeed())
+	g.Expect(apiClient.Patch(ctx, topic, patch)).To(Succeed())
 	rv := topic.ResourceVersion
 	g.Consistently(func(g Gomega) {
-		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(topic), topic)).To(Succeed())
+		g.Expect(apiClient.Get(ctx, client.ObjectKeyFromObject(topic), topic)).To(Succeed())
 		g.Expect(topic.ResourceVersion).To(Equal(rv))
 	}, 2*time.Second, 200*time.Millisecond).Should(Succeed())
 }

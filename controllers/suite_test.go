@@ -25,7 +25,9 @@ import (
 // The controller tests share one API server (envtest), one embedded Kafka (kfake) and one
 // manager; each test works in a namespace of its own.
 var (
-	k8sClient  client.Client
+	k8sClient client.Client
+	// apiClient reads from the API server directly, not through the manager's cache.
+	apiClient  client.Client
 	restConfig *rest.Config
 	kafkaAddrs []string
 )
@@ -71,6 +73,10 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	k8sClient = mgr.GetClient()
+	if apiClient, err = client.New(cfg, client.Options{Scheme: NewScheme()}); err != nil {
+		fmt.Fprintf(os.Stderr, "creating client: %v\n", err)
+		return 1
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
