@@ -28,6 +28,7 @@ import (
 // "amount":{"type":"number","minimum":0}},"additionalProperties":false}.
 const (
 	demoRESTPayload    = `{"id":"order-1","amount":42.5}`
+	demoRESTKey        = "order-1"
 	demoGRPCPayload    = `{"id":"order-2","amount":7}`
 	demoGRPCKey        = "order-2"
 	demoInvalidPayload = `{"id":7,"amount":-1,"extra":true}`
@@ -308,11 +309,11 @@ func (d *demo) exerciseRoute(ctx context.Context, addrs BridgeAddrs, r route) er
 	path := "/" + r.version + "/" + r.name
 	d.s.Say("      route %s -> topic %s", path, r.topic)
 
-	viaREST, err := d.postValid(ctx, addrs.HTTP, path, demoRESTPayload)
+	viaREST, err := d.postValid(ctx, addrs.HTTP, path, demoRESTKey, demoRESTPayload)
 	if err != nil {
 		return fmt.Errorf("REST publish: %w", err)
 	}
-	d.s.Say("      REST  POST %s %s -> partition %d offset %d", path, demoRESTPayload, viaREST.Partition, viaREST.Offset)
+	d.s.Say("      REST  POST %s Kafka-Key: %s %s -> partition %d offset %d", path, demoRESTKey, demoRESTPayload, viaREST.Partition, viaREST.Offset)
 
 	viaGRPC, err := publishGRPC(ctx, addrs.GRPC, r.version, r.name, demoGRPCKey, demoGRPCPayload)
 	if err != nil {
@@ -353,8 +354,8 @@ func (d *demo) exerciseRoute(ctx context.Context, addrs BridgeAddrs, r route) er
 }
 
 // postValid publishes one record over REST and expects a 2xx with where Kafka stored it.
-func (d *demo) postValid(ctx context.Context, addr, path, body string) (published, error) {
-	code, ctype, data, err := d.post(ctx, addr, path, body)
+func (d *demo) postValid(ctx context.Context, addr, path, key, body string) (published, error) {
+	code, ctype, data, err := d.post(ctx, addr, path, key, body)
 	if err != nil {
 		return published{}, err
 	}
@@ -371,7 +372,7 @@ func (d *demo) postValid(ctx context.Context, addr, path, body string) (publishe
 // postInvalid publishes a record that breaks the schema and expects a 422 problem document
 // with at least one violation; it returns the document, indented.
 func (d *demo) postInvalid(ctx context.Context, addr, path, body string) (string, error) {
-	code, ctype, data, err := d.post(ctx, addr, path, body)
+	code, ctype, data, err := d.post(ctx, addr, path, "", body)
 	if err != nil {
 		return "", err
 	}
@@ -400,12 +401,16 @@ func (d *demo) postInvalid(ctx context.Context, addr, path, body string) (string
 	return out.String(), nil
 }
 
-func (d *demo) post(ctx context.Context, addr, path, body string) (int, string, []byte, error) {
+// post sends body as JSON, with key in the bridge's Kafka-Key header unless it is empty.
+func (d *demo) post(ctx context.Context, addr, path, key, body string) (int, string, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, strings.NewReader(body))
 	if err != nil {
 		return 0, "", nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Kafka-Key", key)
+	}
 	resp, err := d.http.Do(req)
 	if err != nil {
 		return 0, "", nil, err

@@ -78,7 +78,11 @@ func publishGRPCInvalid(ctx context.Context, addr, version, route, payload strin
 	for _, d := range st.Details() {
 		if br, ok := d.(*errdetails.BadRequest); ok {
 			for _, v := range br.GetFieldViolations() {
-				fmt.Fprintf(&b, "\n            %s: %s", v.GetField(), v.GetDescription())
+				field := v.GetField()
+				if field == "" {
+					field = "(root)"
+				}
+				fmt.Fprintf(&b, "\n            %s: %s", field, v.GetDescription())
 			}
 		}
 	}
