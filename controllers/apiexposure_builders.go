@@ -81,7 +81,7 @@ func renderBridgeConfig(e *v1alpha1.ApiExposure, topics map[string]*v1alpha1.Mes
 				route.Schema = t.Spec.Schema.JSONSchema
 			}
 			if s, ok := t.Spec.Config["max.message.bytes"]; ok {
-				if n, err := strconv.ParseInt(s, 10, 32); err == nil && n > 0 {
+				if n, err := strconv.ParseInt(string(s), 10, 32); err == nil && n > 0 {
 					route.MaxMessageBytes = int32(n)
 				}
 			}

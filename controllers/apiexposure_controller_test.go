@@ -57,7 +57,7 @@ func TestApiExposureRendersBridge(t *testing.T) {
 	createBroker(t, ns)
 	topic := newTopic(ns, "orders", ns+".orders", 1)
 	topic.Spec.Schema = &v1alpha1.TopicSchema{JSONSchema: testSchema}
-	topic.Spec.Config = map[string]string{"max.message.bytes": "2048"}
+	topic.Spec.Config = map[string]v1alpha1.ConfigValue{"max.message.bytes": "2048"}
 	g.Expect(k8sClient.Create(ctx, topic)).To(Succeed())
 
 	name := types.NamespacedName{Namespace: ns, Name: "orders-api-bridge"}

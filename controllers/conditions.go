@@ -19,6 +19,15 @@ const (
 	outcomeFailed
 	// outcomeStalled: the spec asks for something that cannot be done; only a spec change helps.
 	outcomeStalled
+	// outcomePaused: the user stopped reconciliation; nothing is in progress and nothing is wrong.
+	outcomePaused
+)
+
+// Reasons shared by several kinds.
+const (
+	reasonKafkaUnavailable = "KafkaUnavailable"
+	// conditionDeletionBlocked is True while a MessageTopic cannot finish deleting.
+	conditionDeletionBlocked = "DeletionBlocked"
 )
 
 // outcome is the single verdict a reconcile reaches; status functions compute it from the facts
@@ -37,6 +46,10 @@ func applyOutcome(conds *[]metav1.Condition, observedGeneration *int64, generati
 	switch o.kind {
 	case outcomeReady:
 		ready.Status = metav1.ConditionTrue
+		meta.RemoveStatusCondition(conds, v1alpha1.ConditionReconciling)
+		meta.RemoveStatusCondition(conds, v1alpha1.ConditionStalled)
+		*observedGeneration = generation
+	case outcomePaused:
 		meta.RemoveStatusCondition(conds, v1alpha1.ConditionReconciling)
 		meta.RemoveStatusCondition(conds, v1alpha1.ConditionStalled)
 		*observedGeneration = generation

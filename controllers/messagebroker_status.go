@@ -10,7 +10,7 @@ import (
 func setBrokerStatus(b *v1alpha1.MessageBroker, s *brokerScope) {
 	if s.err != nil {
 		applyOutcome(&b.Status.Conditions, &b.Status.ObservedGeneration, b.Generation, outcome{
-			kind: outcomeWaiting, reason: "KafkaUnavailable",
+			kind: outcomeWaiting, reason: reasonKafkaUnavailable,
 			message: fmt.Sprintf("cannot reach Kafka at %v: %v", b.Spec.Kafka.BootstrapServers, s.err)})
 		return
 	}

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,8 +27,12 @@ import (
 // that no watch reports (the watches below cover the common cases).
 const dependencyRecheck = 30 * time.Second
 
-// brokerRefIndex indexes MessageTopics by the MessageBroker they use.
-const brokerRefIndex = "spec.brokerRef.name"
+// brokerRefIndex indexes MessageTopics by the MessageBroker they use; kafkaTopicIndex by the
+// broker and Kafka topic they name.
+const (
+	brokerRefIndex  = "spec.brokerRef.name"
+	kafkaTopicIndex = "kafkaTopic"
+)
 
 // MessageTopicReconciler keeps a Kafka topic in line with its MessageTopic.
 type MessageTopicReconciler struct {
@@ -44,6 +49,8 @@ type topicScope struct {
 	observed *kafka.TopicState
 	// outcome is set by the step that ends the reconcile early.
 	outcome *outcome
+	// blocked says why deletion cannot proceed.
+	blocked *outcome
 }
 
 // topicStep is one step of a reconcile; a non-nil scope.outcome or error stops the sequence.
@@ -68,12 +75,14 @@ func (r *MessageTopicReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 
 	s := &topicScope{topic: topic}
-	if !topic.DeletionTimestamp.IsZero() {
-		return r.run(ctx, s, r.reconcileDelete())
-	}
+	deleting := !topic.DeletionTimestamp.IsZero()
 	before := topic.DeepCopy()
 	defer func() {
-		setTopicStatus(topic, s, err)
+		if deleting {
+			setDeletionStatus(topic, s)
+		} else {
+			setTopicStatus(topic, s, err)
+		}
 		if perr := patchStatus(ctx, r.Client, r.Recorder, before, topic); perr != nil {
 			err = errors.Join(err, perr)
 		}
@@ -82,6 +91,9 @@ func (r *MessageTopicReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			err = reconcile.TerminalError(errors.New(s.outcome.message))
 		}
 	}()
+	if deleting {
+		return r.run(ctx, s, r.reconcileDelete())
+	}
 	return r.run(ctx, s, r.reconcileNormal())
 }
 
@@ -96,11 +108,67 @@ func (r *MessageTopicReconciler) run(ctx context.Context, s *topicScope, steps [
 }
 
 func (r *MessageTopicReconciler) reconcileNormal() []topicStep {
-	return []topicStep{r.getBroker, r.connect, r.observeTopic, r.applyPlan}
+	return []topicStep{r.checkPaused, r.getBroker, r.checkOwner, r.connect, r.observeTopic, r.applyPlan}
 }
 
 func (r *MessageTopicReconciler) reconcileDelete() []topicStep {
 	return []topicStep{r.deleteTopic, r.removeFinalizer}
+}
+
+// paused reports whether the user stopped writes to Kafka for t.
+func paused(t *v1alpha1.MessageTopic) bool {
+	return t.Annotations[v1alpha1.ReconcileAnnotation] == v1alpha1.ReconcilePaused
+}
+
+func (r *MessageTopicReconciler) checkPaused(_ context.Context, s *topicScope) (ctrl.Result, error) {
+	if paused(s.topic) {
+		s.outcome = &outcome{kind: outcomePaused, reason: "ReconcilePaused", message: fmt.Sprintf(
+			"reconciliation is paused by %s=%s; Kafka is not changed", v1alpha1.ReconcileAnnotation, v1alpha1.ReconcilePaused)}
+	}
+	return ctrl.Result{}, nil
+}
+
+// checkOwner lets only the oldest MessageTopic naming a Kafka topic on a broker manage it.
+func (r *MessageTopicReconciler) checkOwner(ctx context.Context, s *topicScope) (ctrl.Result, error) {
+	owner, err := r.topicOwner(ctx, s.topic)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if owner != s.topic.Name {
+		s.outcome = &outcome{kind: outcomeWaiting, reason: "ResourceConflict", message: fmt.Sprintf(
+			"Kafka topic %s on MessageBroker %q is managed by MessageTopic %q", s.topic.KafkaTopicName(), s.topic.Spec.BrokerRef.Name, owner)}
+		return ctrl.Result{RequeueAfter: dependencyRecheck}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// topicOwner names the MessageTopic that manages t's Kafka topic: the oldest one naming the
+// same topic on the same broker, ties broken by name.
+func (r *MessageTopicReconciler) topicOwner(ctx context.Context, t *v1alpha1.MessageTopic) (string, error) {
+	var peers v1alpha1.MessageTopicList
+	if err := r.List(ctx, &peers, client.InNamespace(t.Namespace), client.MatchingFields{kafkaTopicIndex: kafkaTopicKey(t)}); err != nil {
+		return "", err
+	}
+	owner := t
+	for i := range peers.Items {
+		p := &peers.Items[i]
+		if older(p, owner) {
+			owner = p
+		}
+	}
+	return owner.Name, nil
+}
+
+func older(a, b *v1alpha1.MessageTopic) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Name < b.Name
+}
+
+// kafkaTopicKey identifies a Kafka topic on a broker within a namespace.
+func kafkaTopicKey(t *v1alpha1.MessageTopic) string {
+	return t.Spec.BrokerRef.Name + "/" + t.KafkaTopicName()
 }
 
 func (r *MessageTopicReconciler) getBroker(ctx context.Context, s *topicScope) (ctrl.Result, error) {
@@ -117,6 +185,9 @@ func (r *MessageTopicReconciler) getBroker(ctx context.Context, s *topicScope) (
 	if !brokerReady(broker) {
 		s.outcome = &outcome{kind: outcomeWaiting, reason: "BrokerNotReady",
 			message: fmt.Sprintf("MessageBroker %q is not Ready", key.Name)}
+		if c := meta.FindStatusCondition(broker.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Reason == reasonKafkaUnavailable {
+			s.outcome.reason, s.outcome.message = reasonKafkaUnavailable, c.Message
+		}
 		return ctrl.Result{RequeueAfter: dependencyRecheck}, nil
 	}
 	s.broker = broker
@@ -148,7 +219,7 @@ func (r *MessageTopicReconciler) observeTopic(ctx context.Context, s *topicScope
 // desiredTopic is the topic the spec describes.
 func desiredTopic(t *v1alpha1.MessageTopic) kafka.TopicSpec {
 	return kafka.TopicSpec{Name: t.KafkaTopicName(), Partitions: t.Spec.Partitions,
-		ReplicationFactor: t.Spec.ReplicationFactor, Config: t.Spec.Config}
+		ReplicationFactor: t.Spec.ReplicationFactor, Config: t.Spec.KafkaConfig()}
 }
 
 func (r *MessageTopicReconciler) applyPlan(ctx context.Context, s *topicScope) (ctrl.Result, error) {
@@ -197,6 +268,10 @@ func (r *MessageTopicReconciler) execute(ctx context.Context, s *topicScope, pla
 		}
 		r.Recorder.Eventf(s.topic, nil, corev1.EventTypeNormal, "ConfigUpdated", "Update",
 			"topic %s: set %s; reset %s", name, formatConfig(plan.SetConfig), strings.Join(plan.RemoveConfig, ", "))
+		if reverted := revertedDrift(s.observed.Config, plan.SetConfig, s.topic.Status.ManagedConfig); reverted != "" {
+			r.Recorder.Eventf(s.topic, nil, corev1.EventTypeNormal, "DriftReverted", "Update",
+				"topic %s: reverted out-of-band change: %s", name, reverted)
+		}
 	}
 	return nil
 }
@@ -214,29 +289,70 @@ func userErrorReason(err error) (string, bool) {
 	return "", false
 }
 
+// deleteTopic deletes the Kafka topic when this object owns it and its policy says so. When
+// that cannot happen it says why in DeletionBlocked and backs off; the release annotation lets
+// the object go without touching Kafka.
 func (r *MessageTopicReconciler) deleteTopic(ctx context.Context, s *topicScope) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(s.topic, v1alpha1.Finalizer) || s.topic.Spec.DeletionPolicy == v1alpha1.DeletionPolicyRetain {
+	t := s.topic
+	name := t.KafkaTopicName()
+	switch {
+	case !controllerutil.ContainsFinalizer(t, v1alpha1.Finalizer), t.Spec.DeletionPolicy == v1alpha1.DeletionPolicyRetain:
+		return ctrl.Result{}, nil
+	case t.Annotations[v1alpha1.ReleaseAnnotation] == "true":
+		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, "Released", "Delete",
+			"released by %s=true; topic %s was left in Kafka", v1alpha1.ReleaseAnnotation, name)
+		return ctrl.Result{}, nil
+	case paused(t):
+		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, "Released", "Delete",
+			"reconciliation is paused; topic %s was left in Kafka", name)
 		return ctrl.Result{}, nil
 	}
-	broker := &v1alpha1.MessageBroker{}
-	key := types.NamespacedName{Namespace: s.topic.Namespace, Name: s.topic.Spec.BrokerRef.Name}
-	if err := r.Get(ctx, key, broker); err != nil {
-		if apierrors.IsNotFound(err) {
-			// Without a broker there is nothing to delete from; do not block namespace deletion.
-			r.Recorder.Eventf(s.topic, nil, corev1.EventTypeWarning, "TopicNotDeleted", "Delete",
-				"MessageBroker %q is gone; topic %s was left in Kafka", key.Name, s.topic.KafkaTopicName())
-			return ctrl.Result{}, nil
-		}
-		return ctrl.Result{}, err
-	}
-	admin, err := r.pool.get(broker)
+	owner, err := r.topicOwner(ctx, t)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := admin.DeleteTopic(ctx, s.topic.KafkaTopicName()); err != nil {
-		return ctrl.Result{}, fmt.Errorf("deleting topic %s: %w", s.topic.KafkaTopicName(), err)
+	if owner != t.Name {
+		// Another MessageTopic manages this Kafka topic: deleting this one never touches it.
+		return ctrl.Result{}, nil
+	}
+	broker := &v1alpha1.MessageBroker{}
+	key := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.BrokerRef.Name}
+	if err := r.Get(ctx, key, broker); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, err
+		}
+		if r.namespaceTerminating(ctx, t.Namespace) {
+			// The whole namespace is going, broker included: let it finish.
+			r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, "Released", "Delete",
+				"namespace is being deleted and MessageBroker %q is gone; topic %s was left in Kafka", key.Name, name)
+			return ctrl.Result{}, nil
+		}
+		s.blocked = &outcome{reason: "BrokerNotFound", message: fmt.Sprintf(
+			"cannot delete topic %s: MessageBroker %q does not exist; recreate it, or set %s=true to remove this object and leave the topic in Kafka",
+			name, key.Name, v1alpha1.ReleaseAnnotation)}
+		return ctrl.Result{RequeueAfter: time.Minute}, nil
+	}
+	admin, err := r.pool.get(broker)
+	if err == nil {
+		err = admin.DeleteTopic(ctx, name)
+	}
+	if err != nil {
+		s.blocked = &outcome{reason: reasonKafkaUnavailable, message: fmt.Sprintf(
+			"cannot delete topic %s: %v; retrying with backoff, or set %s=true to remove this object and leave the topic in Kafka",
+			name, err, v1alpha1.ReleaseAnnotation)}
+		return ctrl.Result{}, fmt.Errorf("deleting topic %s: %w", name, err)
 	}
 	return ctrl.Result{}, nil
+}
+
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+
+func (r *MessageTopicReconciler) namespaceTerminating(ctx context.Context, name string) bool {
+	ns := &corev1.Namespace{}
+	if err := r.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
+		return apierrors.IsNotFound(err)
+	}
+	return !ns.DeletionTimestamp.IsZero()
 }
 
 func (r *MessageTopicReconciler) removeFinalizer(ctx context.Context, s *topicScope) (ctrl.Result, error) {
@@ -252,6 +368,10 @@ func (r *MessageTopicReconciler) removeFinalizer(ctx context.Context, s *topicSc
 func (r *MessageTopicReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.MessageTopic{}, brokerRefIndex,
 		func(o client.Object) []string { return []string{o.(*v1alpha1.MessageTopic).Spec.BrokerRef.Name} }); err != nil {
+		return err
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.MessageTopic{}, kafkaTopicIndex,
+		func(o client.Object) []string { return []string{kafkaTopicKey(o.(*v1alpha1.MessageTopic))} }); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
@@ -291,6 +411,24 @@ func formatConfig(config map[string]string) string {
 	parts := make([]string, 0, len(config))
 	for _, k := range managedConfigKeys(config) {
 		parts = append(parts, fmt.Sprintf("%s=%q", k, config[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// revertedDrift describes managed keys whose value in Kafka was changed by someone else and is
+// now being set back, e.g. `retention.ms "5" -> "1000"`; empty when there are none.
+func revertedDrift(observed, set map[string]string, managed []string) string {
+	var parts []string
+	for _, k := range managed {
+		want, setting := set[k]
+		if !setting {
+			continue
+		}
+		if cur, ok := observed[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s %q -> %q", k, cur, want))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s (removed) -> %q", k, want))
+		}
 	}
 	return strings.Join(parts, ", ")
 }

@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/junction-dev/junction/api/v1alpha1"
@@ -87,7 +88,7 @@ func TestMessageTopicLifecycle(t *testing.T) {
 	admin := testAdmin(t)
 	createBroker(t, ns)
 	topic := newTopic(ns, "orders", ns+".orders", 2)
-	topic.Spec.Config = map[string]string{"retention.ms": "3600000", "cleanup.policy": "delete"}
+	topic.Spec.Config = map[string]v1alpha1.ConfigValue{"retention.ms": "3600000", "cleanup.policy": "delete"}
 	g.Expect(k8sClient.Create(ctx, topic)).To(Succeed())
 
 	// Created in Kafka with the listed config, Ready with what Kafka reports.
@@ -108,7 +109,7 @@ func TestMessageTopicLifecycle(t *testing.T) {
 	// Grow partitions, change one key and drop another from the spec.
 	patch := client.MergeFrom(topic.DeepCopy())
 	topic.Spec.Partitions = 5
-	topic.Spec.Config = map[string]string{"retention.ms": "7200000"}
+	topic.Spec.Config = map[string]v1alpha1.ConfigValue{"retention.ms": "7200000"}
 	g.Expect(k8sClient.Patch(ctx, topic, patch)).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		state, err := admin.DescribeTopic(ctx, ns+".orders")
@@ -214,7 +215,7 @@ func TestMessageTopicIdleReconcileWritesNothing(t *testing.T) {
 	ns := newNamespace(t)
 	createBroker(t, ns)
 	topic := newTopic(ns, "idle", ns+".idle", 1)
-	topic.Spec.Config = map[string]string{"retention.ms": "86400000"}
+	topic.Spec.Config = map[string]v1alpha1.ConfigValue{"retention.ms": "86400000"}
 	g.Expect(k8sClient.Create(ctx, topic)).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(readyCondition(g, topic).Status).To(Equal(metav1.ConditionTrue))
@@ -230,4 +231,119 @@ func TestMessageTopicIdleReconcileWritesNothing(t *testing.T) {
 		g.Expect(apiClient.Get(ctx, client.ObjectKeyFromObject(topic), topic)).To(Succeed())
 		g.Expect(topic.ResourceVersion).To(Equal(rv))
 	}, 2*time.Second, 200*time.Millisecond).Should(Succeed())
+}
+
+func TestMessageTopicUnquotedConfigRefusedAtAdmission(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	topic := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "messaging.junction.dev/v1alpha1", "kind": "MessageTopic",
+		"metadata": map[string]any{"name": "unquoted", "namespace": ns},
+		"spec": map[string]any{"brokerRef": map[string]any{"name": "kafka"}, "partitions": int64(1), "replicationFactor": int64(1),
+			"config": map[string]any{"retention.ms": int64(604800000)}},
+	}}
+	err := apiClient.Create(context.Background(), topic)
+	g.Expect(err).To(MatchError(ContainSubstring(`config values must be strings: quote numbers and booleans in YAML, e.g. retention.ms: "604800000"`)))
+}
+
+func TestMessageTopicPausedMakesNoKafkaChanges(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	admin := testAdmin(t)
+	createBroker(t, ns)
+	topic := newTopic(ns, "paused", ns+".paused", 1)
+	topic.Annotations = map[string]string{v1alpha1.ReconcileAnnotation: v1alpha1.ReconcilePaused}
+	g.Expect(k8sClient.Create(ctx, topic)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		c := readyCondition(g, topic)
+		g.Expect(c.Reason).To(Equal("ReconcilePaused"))
+		g.Expect(c.Message).To(ContainSubstring("paused"))
+		g.Expect(meta.FindStatusCondition(topic.Status.Conditions, v1alpha1.ConditionReconciling)).To(BeNil())
+	}, eventually, poll).Should(Succeed())
+	_, err := admin.DescribeTopic(ctx, ns+".paused")
+	g.Expect(errors.Is(err, kafka.ErrTopicNotFound)).To(BeTrue(), "a paused topic must not be created: %v", err)
+
+	// Unpausing creates it.
+	patch := client.MergeFrom(topic.DeepCopy())
+	delete(topic.Annotations, v1alpha1.ReconcileAnnotation)
+	g.Expect(k8sClient.Patch(ctx, topic, patch)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(readyCondition(g, topic).Status).To(Equal(metav1.ConditionTrue))
+	}, eventually, poll).Should(Succeed())
+}
+
+func TestMessageTopicOneOwnerPerKafkaTopic(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	admin := testAdmin(t)
+	createBroker(t, ns)
+	first := newTopic(ns, "first", ns+".shared", 2)
+	g.Expect(k8sClient.Create(ctx, first)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(readyCondition(g, first).Status).To(Equal(metav1.ConditionTrue))
+	}, eventually, poll).Should(Succeed())
+	// creationTimestamp has one-second resolution: make sure the second is strictly younger.
+	time.Sleep(1100 * time.Millisecond)
+	second := newTopic(ns, "second", ns+".shared", 4)
+	g.Expect(k8sClient.Create(ctx, second)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		c := readyCondition(g, second)
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal("ResourceConflict"))
+		g.Expect(c.Message).To(ContainSubstring(`managed by MessageTopic "first"`))
+	}, eventually, poll).Should(Succeed())
+
+	// Deleting the non-owner leaves the topic, with the owner's partitions, in Kafka.
+	g.Expect(k8sClient.Delete(ctx, second)).To(Succeed())
+	g.Eventually(func() bool {
+		err := k8sClient.Get(ctx, client.ObjectKeyFromObject(second), &v1alpha1.MessageTopic{})
+		return client.IgnoreNotFound(err) == nil && err != nil
+	}, eventually, poll).Should(BeTrue())
+	state, err := admin.DescribeTopic(ctx, ns+".shared")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(state.Partitions).To(Equal(int32(2)))
+}
+
+func TestMessageTopicDeletionBlockedUntilReleased(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	admin := testAdmin(t)
+	broker := createBroker(t, ns)
+	topic := newTopic(ns, "orphan", ns+".orphan", 1)
+	g.Expect(k8sClient.Create(ctx, topic)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(readyCondition(g, topic).Status).To(Equal(metav1.ConditionTrue))
+	}, eventually, poll).Should(Succeed())
+
+	g.Expect(k8sClient.Delete(ctx, broker)).To(Succeed())
+	g.Expect(k8sClient.Delete(ctx, topic)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(apiClient.Get(ctx, client.ObjectKeyFromObject(topic), topic)).To(Succeed())
+		c := meta.FindStatusCondition(topic.Status.Conditions, conditionDeletionBlocked)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Reason).To(Equal("BrokerNotFound"))
+		g.Expect(c.Message).To(ContainSubstring(v1alpha1.ReleaseAnnotation + "=true"))
+	}, eventually, poll).Should(Succeed())
+
+	patch := client.MergeFrom(topic.DeepCopy())
+	topic.Annotations = map[string]string{v1alpha1.ReleaseAnnotation: "true"}
+	g.Expect(apiClient.Patch(ctx, topic, patch)).To(Succeed())
+	g.Eventually(func() bool {
+		err := apiClient.Get(ctx, client.ObjectKeyFromObject(topic), &v1alpha1.MessageTopic{})
+		return client.IgnoreNotFound(err) == nil && err != nil
+	}, eventually, poll).Should(BeTrue())
+	_, err := admin.DescribeTopic(ctx, ns+".orphan")
+	g.Expect(err).NotTo(HaveOccurred(), "a released topic stays in Kafka")
+}
+
+func TestRevertedDrift(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(revertedDrift(map[string]string{"retention.ms": "5"}, map[string]string{"retention.ms": "1000", "segment.ms": "1"},
+		[]string{"retention.ms"})).To(Equal(`retention.ms "5" -> "1000"`))
+	g.Expect(revertedDrift(map[string]string{}, map[string]string{"retention.ms": "1000"}, []string{"retention.ms"})).
+		To(Equal(`retention.ms (removed) -> "1000"`))
+	g.Expect(revertedDrift(nil, map[string]string{"retention.ms": "1000"}, nil)).To(BeEmpty())
 }

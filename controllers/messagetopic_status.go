@@ -1,7 +1,13 @@
 package controllers
 
 import (
+	"errors"
 	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/junction-dev/junction/internal/kafka"
 
 	"github.com/junction-dev/junction/api/v1alpha1"
 )
@@ -19,14 +25,26 @@ func setTopicStatus(t *v1alpha1.MessageTopic, s *topicScope, err error) {
 	switch {
 	case s.outcome != nil:
 		o = *s.outcome
+	case errors.Is(err, kafka.ErrUnavailable):
+		o = outcome{kind: outcomeFailed, reason: reasonKafkaUnavailable, message: err.Error()}
 	case err != nil:
 		o = outcome{kind: outcomeFailed, reason: "KafkaError", message: err.Error()}
 	case s.observed == nil:
 		o = outcome{kind: outcomeFailed, reason: "TopicNotFound", message: "topic " + t.KafkaTopicName() + " is not in Kafka yet"}
 	default:
-		t.Status.ManagedConfig = managedConfigKeys(t.Spec.Config)
+		t.Status.ManagedConfig = managedConfigKeys(t.Spec.KafkaConfig())
 		o = outcome{kind: outcomeReady, reason: "TopicReady", message: fmt.Sprintf(
 			"topic %s has %d partitions, replication factor %d", s.observed.Name, s.observed.Partitions, s.observed.ReplicationFactor)}
 	}
 	applyOutcome(&t.Status.Conditions, &t.Status.ObservedGeneration, t.Generation, o)
+}
+
+// setDeletionStatus reports why a MessageTopic being deleted cannot finish, or clears that.
+func setDeletionStatus(t *v1alpha1.MessageTopic, s *topicScope) {
+	if s.blocked == nil {
+		meta.RemoveStatusCondition(&t.Status.Conditions, conditionDeletionBlocked)
+		return
+	}
+	meta.SetStatusCondition(&t.Status.Conditions, metav1.Condition{Type: conditionDeletionBlocked, Status: metav1.ConditionTrue,
+		Reason: s.blocked.reason, Message: s.blocked.message, ObservedGeneration: t.Generation})
 }

@@ -9,6 +9,14 @@ const (
 
 	// Finalizer guards state Junction owns outside the API server (Kafka topics).
 	Finalizer = "messaging.junction.dev/finalizer"
+
+	// ReconcileAnnotation set to ReconcilePaused stops every write to Kafka for the object.
+	ReconcileAnnotation = "messaging.junction.dev/reconcile"
+	ReconcilePaused     = "paused"
+
+	// ReleaseAnnotation set to "true" lets a MessageTopic being deleted go without touching
+	// Kafka, for when its broker is gone or unreachable for good.
+	ReleaseAnnotation = "messaging.junction.dev/release"
 )
 
 // LocalObjectReference names an object in the same namespace.

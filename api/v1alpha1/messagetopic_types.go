@@ -45,10 +45,12 @@ type MessageTopicSpec struct {
 	ReplicationFactor int32 `json:"replicationFactor"`
 
 	// config holds topic-level overrides; only the keys listed here are managed by Junction.
-	// Values are strings: quote numbers in YAML ("604800000").
+	// Values are strings: quote numbers and booleans in YAML ("604800000").
 	// +optional
 	// +kubebuilder:validation:MaxProperties=128
-	Config map[string]string `json:"config,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="self.all(k, type(self[k]) == string)",message="config values must be strings: quote numbers and booleans in YAML, e.g. retention.ms: \"604800000\""
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[a-z0-9.]+$'))",message="config keys are Kafka topic config names such as retention.ms"
+	Config map[string]ConfigValue `json:"config,omitempty"`
 
 	// deletionPolicy says whether deleting this object deletes the Kafka topic.
 	// +optional
@@ -58,6 +60,24 @@ type MessageTopicSpec struct {
 	// schema describes the structure every message on this topic must have.
 	// +optional
 	Schema *TopicSchema `json:"schema,omitempty"`
+}
+
+// ConfigValue is one topic config value. Its schema also admits integers so that the rule on
+// spec.config can refuse an unquoted number with a message saying to quote it, rather than the
+// API server's bare type error; that rule guarantees a string by the time it is stored.
+// +kubebuilder:validation:XIntOrString
+type ConfigValue string
+
+// KafkaConfig returns spec.config as plain strings, the form Kafka takes.
+func (s *MessageTopicSpec) KafkaConfig() map[string]string {
+	if s.Config == nil {
+		return nil
+	}
+	out := make(map[string]string, len(s.Config))
+	for k, v := range s.Config {
+		out[k] = string(v)
+	}
+	return out
 }
 
 // TopicSchema is the message structure enforced by bridges that expose the topic.

@@ -409,7 +409,7 @@ func (in *MessageTopicSpec) DeepCopyInto(out *MessageTopicSpec) {
 	out.BrokerRef = in.BrokerRef
 	if in.Config != nil {
 		in, out := &in.Config, &out.Config
-		*out = make(map[string]string, len(*in))
+		*out = make(map[string]ConfigValue, len(*in))
 		for key, val := range *in {
 			(*out)[key] = val
 		}
