@@ -16,6 +16,17 @@ type Record struct {
 	Key     []byte // nil means no key
 	Value   []byte
 	Headers map[string]string
+	// Partition pins the record to one partition; nil lets the key's hash choose.
+	Partition *int32
+}
+
+// ErrInvalidPartition means a record named a partition the topic does not have.
+var ErrInvalidPartition = errors.New("invalid partition")
+
+// Outcome is the result of one record of a batch: Err is nil when Kafka acknowledged it.
+type Outcome struct {
+	Result Result
+	Err    error
 }
 
 // Result is where Kafka stored a record.
@@ -30,6 +41,11 @@ type Producer interface {
 	// Produce writes r and waits for the acknowledgement of all in-sync replicas. If ctx ends
 	// first the record may still be written later; the caller only learns it was not confirmed.
 	Produce(ctx context.Context, r Record) (Result, error)
+	// ProduceBatch enqueues rs in order (so records for one partition keep their order) and
+	// waits for every acknowledgement; the outcomes are in the order of rs.
+	ProduceBatch(ctx context.Context, rs []Record) []Outcome
+	// Partitions is the partition count of topic (ErrTopicNotFound if it does not exist).
+	Partitions(ctx context.Context, topic string) (int32, error)
 	// Ping reports whether the cluster answers a metadata request.
 	Ping(ctx context.Context) error
 	// Close flushes records in flight and releases connections.
@@ -66,6 +82,7 @@ func producerConfig(c ClientConfig) *sarama.Config {
 	cfg.Producer.Return.Errors = true
 	// Topics are created by the operator; a typo in a route must not create one.
 	cfg.Metadata.AllowAutoTopicCreation = false
+	cfg.Producer.Partitioner = newPinnedPartitioner
 	return cfg
 }
 
@@ -98,6 +115,31 @@ type outcome struct {
 	err error
 }
 
+// pending is the Metadata of every message: where to answer and an optional pinned partition.
+type pending struct {
+	reply     chan outcome
+	partition *int32
+}
+
+// pinnedPartitioner honours Record.Partition and hashes the key otherwise.
+type pinnedPartitioner struct{ hash sarama.Partitioner }
+
+func newPinnedPartitioner(topic string) sarama.Partitioner {
+	return pinnedPartitioner{hash: sarama.NewHashPartitioner(topic)}
+}
+
+func (p pinnedPartitioner) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
+	if md, ok := m.Metadata.(*pending); ok && md.partition != nil {
+		if *md.partition < 0 || *md.partition >= n {
+			return 0, fmt.Errorf("%w: %d (the topic has %d)", ErrInvalidPartition, *md.partition, n)
+		}
+		return *md.partition, nil
+	}
+	return p.hash.Partition(m, n)
+}
+
+func (p pinnedPartitioner) RequiresConsistency() bool { return true }
+
 // dispatch routes each acknowledgement or error to the Produce call waiting for it.
 func (p *producer) dispatch() {
 	defer close(p.done)
@@ -109,42 +151,83 @@ func (p *producer) dispatch() {
 				successes = nil
 				continue
 			}
-			m.Metadata.(chan outcome) <- outcome{msg: m}
+			m.Metadata.(*pending).reply <- outcome{msg: m}
 		case e, ok := <-errs:
 			if !ok {
 				errs = nil
 				continue
 			}
-			e.Msg.Metadata.(chan outcome) <- outcome{msg: e.Msg, err: e.Err}
+			e.Msg.Metadata.(*pending).reply <- outcome{msg: e.Msg, err: e.Err}
 		}
 	}
 }
 
 func (p *producer) Produce(ctx context.Context, r Record) (Result, error) {
-	// Buffered so dispatch never blocks on a caller that gave up.
-	reply := make(chan outcome, 1)
-	msg := &sarama.ProducerMessage{Topic: r.Topic, Value: sarama.ByteEncoder(r.Value), Metadata: reply}
-	if r.Key != nil {
-		msg.Key = sarama.ByteEncoder(r.Key)
-	}
-	for k, v := range r.Headers {
-		msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
-	}
-	// Record batch format v2, which sarama uses for every Kafka version we support.
-	if size := msg.ByteSize(2); size > p.maxBytes {
-		return Result{}, fmt.Errorf("%w: %d bytes exceeds the producer limit of %d", ErrMessageTooLarge, size, p.maxBytes)
-	}
-	if err := p.enqueue(ctx, msg); err != nil {
-		return Result{}, err
-	}
-	select {
-	case o := <-reply:
-		if o.err != nil {
-			return Result{}, mapProduceError(o.err)
+	o := p.ProduceBatch(ctx, []Record{r})[0]
+	return o.Result, o.Err
+}
+
+func (p *producer) ProduceBatch(ctx context.Context, rs []Record) []Outcome {
+	out := make([]Outcome, len(rs))
+	replies := make([]chan outcome, len(rs))
+	for i, r := range rs {
+		// Buffered so dispatch never blocks on a caller that gave up.
+		reply := make(chan outcome, 1)
+		msg := &sarama.ProducerMessage{Topic: r.Topic, Value: sarama.ByteEncoder(r.Value), Metadata: &pending{reply: reply, partition: r.Partition}}
+		if r.Key != nil {
+			msg.Key = sarama.ByteEncoder(r.Key)
 		}
-		return Result{Topic: o.msg.Topic, Partition: o.msg.Partition, Offset: o.msg.Offset}, nil
+		for k, v := range r.Headers {
+			msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
+		}
+		// Record batch format v2, which sarama uses for every Kafka version we support.
+		if size := msg.ByteSize(2); size > p.maxBytes {
+			out[i].Err = fmt.Errorf("%w: %d bytes exceeds the producer limit of %d", ErrMessageTooLarge, size, p.maxBytes)
+			continue
+		}
+		if err := p.enqueue(ctx, msg); err != nil {
+			out[i].Err = err
+			continue
+		}
+		replies[i] = reply
+	}
+	for i, reply := range replies {
+		if reply == nil {
+			continue
+		}
+		select {
+		case o := <-reply:
+			if o.err != nil {
+				out[i].Err = mapProduceError(o.err)
+			} else {
+				out[i].Result = Result{Topic: o.msg.Topic, Partition: o.msg.Partition, Offset: o.msg.Offset}
+			}
+		case <-ctx.Done():
+			out[i].Err = fmt.Errorf("%w: not acknowledged: %w", ErrUnavailable, ctx.Err())
+		}
+	}
+	return out
+}
+
+// Partitions answers from the client's metadata, refreshing it for a topic it has not seen.
+func (p *producer) Partitions(ctx context.Context, topic string) (int32, error) {
+	type answer struct {
+		n   int32
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		ps, err := p.client.Partitions(topic)
+		ch <- answer{int32(len(ps)), err}
+	}()
+	select {
+	case a := <-ch:
+		if a.err != nil {
+			return 0, mapProduceError(a.err)
+		}
+		return a.n, nil
 	case <-ctx.Done():
-		return Result{}, fmt.Errorf("%w: not acknowledged: %w", ErrUnavailable, ctx.Err())
+		return 0, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 	}
 }
 
@@ -214,6 +297,8 @@ func (p *producer) Close() error {
 func mapProduceError(err error) error {
 	var netErr net.Error
 	switch {
+	case errors.Is(err, ErrInvalidPartition):
+		return err
 	case errors.Is(err, sarama.ErrMessageSizeTooLarge):
 		return fmt.Errorf("%w: %w", ErrMessageTooLarge, err)
 	case errors.Is(err, sarama.ErrUnknownTopicOrPartition):
