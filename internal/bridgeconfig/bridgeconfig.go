@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -32,6 +33,65 @@ type Config struct {
 	GRPCPort int32 `json:"grpcPort"`
 	// Versions are served side by side, in this order.
 	Versions []Version `json:"versions"`
+	// Auth, when set, requires an API key on every route; nil serves routes openly.
+	Auth *Auth `json:"auth,omitempty"`
+	// RateLimit bounds the requests of all clients together, per bridge replica.
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// CORS, when set, answers browser preflights and adds CORS headers for the listed origins.
+	CORS *CORS `json:"cors,omitempty"`
+}
+
+// Auth lists the API keys the bridge accepts. Keys are stored as SHA-256 digests so the
+// ConfigMap never holds a usable secret.
+type Auth struct {
+	Keys []APIKey `json:"keys"`
+}
+
+// APIKey is one client's key and what it may do.
+type APIKey struct {
+	// Name identifies the key in logs and metrics (never the key itself).
+	Name string `json:"name"`
+	// SHA256 is the lowercase hex SHA-256 digest of the key.
+	SHA256 string  `json:"sha256"`
+	Grants []Grant `json:"grants"`
+	// RateLimit bounds this key's requests per bridge replica.
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+}
+
+// Grant allows operations on one route; "*" as Version or Route matches any.
+type Grant struct {
+	Version    string      `json:"version"`
+	Route      string      `json:"route"`
+	Operations []Operation `json:"operations"`
+}
+
+// Allows reports whether g covers op on /version/route.
+func (g Grant) Allows(version, route string, op Operation) bool {
+	if (g.Version != "*" && g.Version != version) || (g.Route != "*" && g.Route != route) {
+		return false
+	}
+	for _, o := range g.Operations {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
+
+// RateLimit is a token bucket: RequestsPerSecond sustained, Burst at once.
+type RateLimit struct {
+	RequestsPerSecond int32 `json:"requestsPerSecond"`
+	Burst             int32 `json:"burst,omitempty"`
+}
+
+// CORS is the browser cross-origin policy of the REST API.
+type CORS struct {
+	// AllowedOrigins are exact origins ("https://shop.example") or "*".
+	AllowedOrigins []string `json:"allowedOrigins"`
+	// AllowedHeaders are request headers browsers may send besides the CORS-safelisted ones.
+	AllowedHeaders []string `json:"allowedHeaders,omitempty"`
+	// MaxAgeSeconds is how long a browser may cache a preflight answer.
+	MaxAgeSeconds int32 `json:"maxAgeSeconds,omitempty"`
 }
 
 // Kafka is the client configuration of the bridge's producer.
@@ -42,10 +102,26 @@ type Kafka struct {
 
 // Version is one API version, e.g. "v1".
 type Version struct {
-	Name       string     `json:"name"`
-	Deprecated bool       `json:"deprecated,omitempty"`
-	Sunset     *time.Time `json:"sunset,omitempty"`
-	Routes     []Route    `json:"routes"`
+	Name       string `json:"name"`
+	Deprecated bool   `json:"deprecated,omitempty"`
+	// DeprecatedSince is the date sent in the Deprecation header (RFC 9745).
+	DeprecatedSince *time.Time `json:"deprecatedSince,omitempty"`
+	Sunset          *time.Time `json:"sunset,omitempty"`
+	Routes          []Route    `json:"routes"`
+}
+
+// Successor is the first version after v in c that is not deprecated, or "" if none.
+func (c *Config) Successor(v string) string {
+	after := false
+	for _, x := range c.Versions {
+		if after && !x.Deprecated {
+			return x.Name
+		}
+		if x.Name == v {
+			after = true
+		}
+	}
+	return ""
 }
 
 // Route maps a path segment to a Kafka topic.
@@ -99,6 +175,13 @@ func Parse(data []byte) (*Config, error) {
 		for _, r := range v.Routes {
 			if r.Topic == "" {
 				return nil, fmt.Errorf("bridge config: route %s/%s has no topic", v.Name, r.Name)
+			}
+		}
+	}
+	if c.Auth != nil {
+		for _, k := range c.Auth.Keys {
+			if len(k.SHA256) != 64 || strings.Trim(k.SHA256, "0123456789abcdef") != "" {
+				return nil, fmt.Errorf("bridge config: API key %q: sha256 must be 64 lowercase hex digits", k.Name)
 			}
 		}
 	}
