@@ -160,12 +160,6 @@ func readTopic(t *testing.T, c *kfake.Cluster, topic string, want int) []*kgo.Re
 	return out
 }
 
-type publishResult struct {
-	Topic     string `json:"topic"`
-	Partition int32  `json:"partition"`
-	Offset    int64  `json:"offset"`
-}
-
 func post(t *testing.T, url, contentType string, body io.Reader, header http.Header) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, body)

@@ -1,12 +1,20 @@
-// Package bridge is the data plane: REST and gRPC adapters over one core that looks up the
-// route, checks content type and size, validates against the topic's schema and produces.
+// Package bridge is the data plane: REST and gRPC adapters over one core that authenticates,
+// looks up the route, checks content type and size, validates against the topic's schema,
+// bounds the work in flight and produces.
 package bridge
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"math"
 	"mime"
+	"regexp"
+	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/junction-dev/junction/internal/bridgeconfig"
 	"github.com/junction-dev/junction/internal/kafka"
@@ -16,8 +24,16 @@ import (
 const (
 	contentTypeJSON  = "application/json"
 	contentTypeBytes = "application/octet-stream"
+	// contentTypeBatch selects the batch envelope {"records":[...]}. A separate media type
+	// (rather than sniffing the body) keeps a topic whose schema has a "records" property
+	// unambiguous; Confluent's REST proxy made the same choice.
+	contentTypeBatch = "application/vnd.junction.batch+json"
 	// headerContentType is added to each record so consumers know how to read the value.
 	headerContentType = "content-type"
+	// headerTraceparent carries the W3C trace context of the request into the record.
+	headerTraceparent = "traceparent"
+	// MaxBatchRecords bounds one batch request.
+	MaxBatchRecords = 500
 )
 
 // Message is one record as a client sent it.
@@ -28,28 +44,71 @@ type Message struct {
 	ContentType string
 	Body        []byte
 	Headers     map[string]string
+	// Partition pins the record to a partition; nil lets the key choose.
+	Partition *int32
+	// TraceParent is the request's W3C traceparent; invalid values are dropped.
+	TraceParent string
+}
+
+// Limits bound the work one bridge process accepts at once.
+type Limits struct {
+	// MaxInFlight is the number of publish requests served at once (default 256).
+	MaxInFlight int
+	// MaxInFlightBytes bounds the request bodies held at once (default 64 MiB).
+	MaxInFlightBytes int64
+}
+
+func (l *Limits) defaults() {
+	if l.MaxInFlight <= 0 {
+		l.MaxInFlight = 256
+	}
+	if l.MaxInFlightBytes <= 0 {
+		l.MaxInFlightBytes = 64 << 20
+	}
 }
 
 // Core publishes messages for the routes of one bridge config. It is safe for concurrent use.
 type Core struct {
+	cfg      *bridgeconfig.Config
 	versions map[string]map[string]*route
 	producer kafka.Producer
 	timeout  time.Duration
+	keys     map[string]*Principal // by hex SHA-256 of the key
+	limiter  *rate.Limiter         // the whole exposure; nil means unlimited
+	limits   Limits
+	metrics  *metrics
+
+	mu            sync.Mutex
+	inFlight      int
+	inFlightBytes int64
+}
+
+// Principal is an authenticated API key.
+type Principal struct {
+	Name    string
+	grants  []bridgeconfig.Grant
+	limiter *rate.Limiter
 }
 
 type route struct {
-	cfg    bridgeconfig.Route
-	schema *schema.Schema // nil when the route has no schema
+	version string
+	cfg     bridgeconfig.Route
+	schema  *schema.Schema // nil when the route has no schema
 }
 
 // NewCore compiles every route's schema up front, so a bad schema stops the bridge at start
 // instead of failing requests.
 func NewCore(cfg *bridgeconfig.Config, p kafka.Producer, timeout time.Duration) (*Core, error) {
-	c := &Core{versions: map[string]map[string]*route{}, producer: p, timeout: timeout}
+	return newCore(cfg, p, timeout, Limits{}, nil)
+}
+
+func newCore(cfg *bridgeconfig.Config, p kafka.Producer, timeout time.Duration, limits Limits, m *metrics) (*Core, error) {
+	limits.defaults()
+	c := &Core{cfg: cfg, versions: map[string]map[string]*route{}, producer: p, timeout: timeout, limits: limits, metrics: m}
 	for _, v := range cfg.Versions {
 		routes := map[string]*route{}
 		for _, r := range v.Routes {
-			rt := &route{cfg: r}
+			rt := &route{version: v.Name, cfg: r}
 			if r.Schema != "" {
 				s, err := schema.Compile(r.Schema)
 				if err != nil {
@@ -61,32 +120,141 @@ func NewCore(cfg *bridgeconfig.Config, p kafka.Producer, timeout time.Duration) 
 		}
 		c.versions[v.Name] = routes
 	}
+	c.limiter = newLimiter(cfg.RateLimit)
+	if cfg.Auth != nil {
+		c.keys = map[string]*Principal{}
+		for _, k := range cfg.Auth.Keys {
+			c.keys[k.SHA256] = &Principal{Name: k.Name, grants: k.Grants, limiter: newLimiter(k.RateLimit)}
+		}
+	}
 	return c, nil
 }
 
-// Publish validates m for /version/route and produces it, returning once Kafka acknowledged.
-// Errors are always *Error.
-func (c *Core) Publish(ctx context.Context, version, routeName string, m Message) (kafka.Result, error) {
-	rt, err := c.prepare(version, routeName, m.ContentType)
-	if err != nil {
-		return kafka.Result{}, err
+func newLimiter(rl *bridgeconfig.RateLimit) *rate.Limiter {
+	if rl == nil || rl.RequestsPerSecond <= 0 {
+		return nil
 	}
-	return c.publish(ctx, rt, m)
+	burst := int(rl.Burst)
+	if burst <= 0 {
+		burst = int(rl.RequestsPerSecond)
+	}
+	return rate.NewLimiter(rate.Limit(rl.RequestsPerSecond), burst)
 }
 
-// prepare does the checks that need no body, so REST can refuse before reading it.
-func (c *Core) prepare(version, routeName, contentType string) (*route, error) {
+// Authenticate maps a presented API key to its principal. Without auth configured every
+// request is anonymous (nil principal).
+func (c *Core) Authenticate(key string) (*Principal, error) {
+	if c.keys == nil {
+		return nil, nil
+	}
+	if key == "" {
+		return nil, newError(KindUnauthenticated, "this API requires an API key (Authorization: Bearer <key> or X-API-Key)")
+	}
+	sum := sha256.Sum256([]byte(key))
+	p, ok := c.keys[hex.EncodeToString(sum[:])]
+	if !ok {
+		return nil, newError(KindUnauthenticated, "the API key is not valid")
+	}
+	return p, nil
+}
+
+// Authorize finds /version/route, checks that it offers op and that p's grants cover it, and
+// takes a token from the key's and the exposure's rate limits.
+func (c *Core) Authorize(p *Principal, version, routeName string, op bridgeconfig.Operation) (*route, error) {
 	rt, err := c.lookup(version, routeName)
 	if err != nil {
 		return nil, err
 	}
-	if !rt.cfg.Allows(bridgeconfig.OperationPublish) {
-		return nil, newError(KindOperationNotAllowed, "route %s/%s does not allow publish", version, routeName)
+	if !rt.cfg.Allows(op) {
+		return nil, newError(KindOperationNotAllowed, "route %s/%s does not allow %s", version, routeName, op)
 	}
-	if _, err := rt.mediaType(contentType); err != nil {
+	if c.keys != nil {
+		granted := false
+		for _, g := range p.grants {
+			granted = granted || g.Allows(version, routeName, op)
+		}
+		if !granted {
+			return nil, newError(KindForbidden, "API key %q is not granted %s on %s/%s", p.Name, op, version, routeName)
+		}
+		if err := take(p.limiter, fmt.Sprintf("API key %q", p.Name)); err != nil {
+			return nil, err
+		}
+	}
+	if err := take(c.limiter, "this API"); err != nil {
 		return nil, err
 	}
 	return rt, nil
+}
+
+// take spends one token or says how long to wait for one.
+func take(l *rate.Limiter, who string) error {
+	if l == nil {
+		return nil
+	}
+	r := l.Reserve()
+	d := r.Delay()
+	if d == 0 {
+		return nil
+	}
+	r.Cancel()
+	if d == rate.InfDuration {
+		d = time.Minute
+	}
+	e := newError(KindRateLimited, "%s allows %g requests per second (burst %d)", who, float64(l.Limit()), l.Burst())
+	e.RetryAfter = d
+	return e
+}
+
+// acquire reserves room for one request carrying up to size bytes; the bridge answers 503
+// instead of queueing, so memory stays bounded however hard clients push.
+func (c *Core) acquire(size int64) (release func(), err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inFlight >= c.limits.MaxInFlight || c.inFlightBytes+size > c.limits.MaxInFlightBytes {
+		e := newError(KindOverloaded, "%d requests (%d bytes) in flight; the bridge accepts at most %d (%d bytes)",
+			c.inFlight, c.inFlightBytes, c.limits.MaxInFlight, c.limits.MaxInFlightBytes)
+		e.RetryAfter = time.Second
+		return nil, e
+	}
+	c.inFlight++
+	c.inFlightBytes += size
+	c.metrics.inFlight(1)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			c.inFlight--
+			c.inFlightBytes -= size
+			c.mu.Unlock()
+			c.metrics.inFlight(-1)
+		})
+	}, nil
+}
+
+// Publish authorizes, validates and produces one message for /version/route, returning once
+// Kafka acknowledged it. Errors are always *Error.
+func (c *Core) Publish(ctx context.Context, p *Principal, version, routeName string, m Message) (kafka.Result, error) {
+	rt, err := c.Authorize(p, version, routeName, bridgeconfig.OperationPublish)
+	if err != nil {
+		return kafka.Result{}, err
+	}
+	release, err := c.acquire(int64(len(m.Body)))
+	if err != nil {
+		return kafka.Result{}, err
+	}
+	defer release()
+	rec, err := rt.record(m, "")
+	if err != nil {
+		return kafka.Result{}, err
+	}
+	if err := c.checkPartitions(ctx, rt, []kafka.Record{rec}, func(int) string { return "" }); err != nil {
+		return kafka.Result{}, err
+	}
+	o := c.produce(ctx, []kafka.Record{rec})[0]
+	if o.Err != nil {
+		return kafka.Result{}, asError(o.Err)
+	}
+	return o.Result, nil
 }
 
 func (c *Core) lookup(version, routeName string) (*route, error) {
@@ -117,49 +285,107 @@ func (rt *route) mediaType(contentType string) (string, error) {
 	case mt == contentTypeBytes && rt.schema == nil:
 		return mt, nil
 	case rt.schema != nil:
-		return "", newError(KindUnsupportedMedia, "this route has a schema and accepts only %s, got %s", contentTypeJSON, mt)
+		return "", newError(KindUnsupportedMedia, "this route has a schema and accepts only %s or %s, got %s", contentTypeJSON, contentTypeBatch, mt)
 	}
-	return "", newError(KindUnsupportedMedia, "this route accepts %s or %s, got %s", contentTypeJSON, contentTypeBytes, mt)
+	return "", newError(KindUnsupportedMedia, "this route accepts %s, %s or %s, got %s", contentTypeJSON, contentTypeBatch, contentTypeBytes, mt)
 }
 
-func (c *Core) publish(ctx context.Context, rt *route, m Message) (kafka.Result, error) {
+var traceparentRE = regexp.MustCompile(`^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$`)
+
+// validTraceparent checks the W3C trace-context shape, rejecting the all-zero ids and version ff.
+func validTraceparent(s string) bool {
+	return traceparentRE.MatchString(s) && s[:2] != "ff" &&
+		s[3:35] != "00000000000000000000000000000000" && s[36:52] != "0000000000000000"
+}
+
+// record checks m against the route and builds the Kafka record. at is the JSON pointer of the
+// value inside the request body ("" for a single message, "/records/3/value" in a batch), so
+// every violation points into what the client sent.
+func (rt *route) record(m Message, at string) (kafka.Record, error) {
 	mt, err := rt.mediaType(m.ContentType)
 	if err != nil {
-		return kafka.Result{}, err
+		return kafka.Record{}, err
 	}
 	if limit := rt.cfg.MessageLimit(); int64(len(m.Body)) > limit {
-		return kafka.Result{}, newError(KindTooLarge, "the message is %d bytes; this route accepts at most %d", len(m.Body), limit)
+		return kafka.Record{}, newError(KindTooLarge, "the message%s is %d bytes; this route accepts at most %d", where(at), len(m.Body), limit)
+	}
+	if m.Partition != nil && *m.Partition < 0 {
+		return kafka.Record{}, newError(KindInvalidPartition, "partition%s is %d; partitions start at 0", where(at), *m.Partition)
 	}
 	if mt == contentTypeJSON {
 		v, err := schema.Decode(m.Body)
 		if err != nil {
-			return kafka.Result{}, newError(KindMalformed, "%v", err)
+			return kafka.Record{}, newError(KindMalformed, "%v", err)
 		}
 		if rt.schema != nil {
 			if vs := rt.schema.Validate(v); len(vs) > 0 {
+				for i := range vs {
+					vs[i].Pointer = at + vs[i].Pointer
+				}
 				e := newError(KindSchemaViolation, "%d schema violation(s)", len(vs))
 				e.Violations = vs
-				return kafka.Result{}, e
+				return kafka.Record{}, e
 			}
 		}
 	}
-	rec := kafka.Record{Topic: rt.cfg.Topic, Value: m.Body, Headers: map[string]string{headerContentType: mt}}
+	rec := kafka.Record{Topic: rt.cfg.Topic, Value: m.Body, Partition: m.Partition, Headers: map[string]string{}}
 	for k, v := range m.Headers {
 		rec.Headers[k] = v
+	}
+	// Set last: the bridge, not the client, says what the value is and which trace it belongs to.
+	rec.Headers[headerContentType] = mt
+	delete(rec.Headers, headerTraceparent)
+	if validTraceparent(m.TraceParent) {
+		rec.Headers[headerTraceparent] = m.TraceParent
 	}
 	if m.Key != "" {
 		rec.Key = []byte(m.Key)
 	}
+	return rec, nil
+}
+
+func where(at string) string {
+	if at == "" {
+		return ""
+	}
+	return " at " + at
+}
+
+// checkPartitions refuses pinned partitions the topic does not have, before anything is
+// produced, so a bad batch moves no offsets.
+func (c *Core) checkPartitions(ctx context.Context, rt *route, recs []kafka.Record, at func(int) string) error {
+	var n int32 = -1
+	for i, r := range recs {
+		if r.Partition == nil {
+			continue
+		}
+		if n < 0 {
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			var err error
+			n, err = c.producer.Partitions(pctx, rt.cfg.Topic)
+			cancel()
+			if err != nil {
+				return asError(err)
+			}
+		}
+		if *r.Partition >= n {
+			return newError(KindInvalidPartition, "partition%s is %d; the topic has %d partition(s)", where(at(i)), *r.Partition, n)
+		}
+	}
+	return nil
+}
+
+// produce writes recs in order and waits for every acknowledgement.
+func (c *Core) produce(ctx context.Context, recs []kafka.Record) []kafka.Outcome {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	res, err := c.producer.Produce(ctx, rec)
-	if err != nil {
-		return kafka.Result{}, asError(err)
-	}
-	return res, nil
+	start := time.Now()
+	out := c.producer.ProduceBatch(ctx, recs)
+	c.metrics.observeProduce(time.Since(start), len(recs))
+	return out
 }
 
 // maxMessageLimit is the largest limit of any route, for transport-level caps.
@@ -171,4 +397,10 @@ func (c *Core) maxMessageLimit() int64 {
 		}
 	}
 	return limit
+}
+
+// batchLimit is the largest batch body a route accepts: room for MaxBatchRecords small records
+// or a few large ones, never less than one record at the route's limit.
+func (rt *route) batchLimit() int64 {
+	return max(rt.cfg.MessageLimit()+64<<10, min(int64(math.MaxInt32), 4<<20))
 }

@@ -19,14 +19,23 @@ import (
 // Kind classifies a failed publish. Each kind has exactly one meaning in both protocols:
 //
 //	kind                 HTTP                         gRPC                 why this gRPC code
+//	Unauthenticated      401 + WWW-Authenticate       UNAUTHENTICATED      no API key, or not a valid one
+//	Forbidden            403                          PERMISSION_DENIED    the key's grants do not cover route + operation
 //	NotFound             404                          NOT_FOUND
 //	OperationNotAllowed  405 (Allow: ...)             UNIMPLEMENTED        the route exists but does not offer the operation
 //	UnsupportedMedia     415                          INVALID_ARGUMENT     raw bytes sent to a route that requires JSON
 //	Malformed            400                          INVALID_ARGUMENT
+//	InvalidPartition     400                          INVALID_ARGUMENT     a pinned partition the topic does not have
 //	TooLarge             413                          RESOURCE_EXHAUSTED   what gRPC itself answers for an oversized message
 //	SchemaViolation      422 + violations[]           INVALID_ARGUMENT     + google.rpc.BadRequest, field = JSON pointer
+//	RateLimited          429 + Retry-After            RESOURCE_EXHAUSTED   + google.rpc.RetryInfo (a quota, per key or exposure)
+//	Overloaded           503 + Retry-After            UNAVAILABLE          + google.rpc.RetryInfo (in-flight bound of this replica)
 //	Unavailable          503 + Retry-After            UNAVAILABLE          + google.rpc.RetryInfo
 //	Internal             500                          INTERNAL
+//
+// A batch whose records all passed validation but not all of which Kafka acknowledged answers
+// with the status of its most severe failure (503 before 500 before 413), never 2xx, and a
+// problem document of type PARTIAL_FAILURE listing each record's outcome in request order.
 //
 // Every gRPC error also carries google.rpc.ErrorInfo{reason, domain "junction.dev"}, so a
 // client can tell 400, 415 and 422 apart although all three are INVALID_ARGUMENT.
@@ -41,6 +50,11 @@ const (
 	KindTooLarge
 	KindSchemaViolation
 	KindUnavailable
+	KindUnauthenticated
+	KindForbidden
+	KindInvalidPartition
+	KindRateLimited
+	KindOverloaded
 )
 
 type kindInfo struct {
@@ -59,6 +73,11 @@ var kinds = map[Kind]kindInfo{
 	KindTooLarge:            {http.StatusRequestEntityTooLarge, codes.ResourceExhausted, "MESSAGE_TOO_LARGE", "Message too large"},
 	KindSchemaViolation:     {http.StatusUnprocessableEntity, codes.InvalidArgument, "SCHEMA_VIOLATION", "Message does not match the schema"},
 	KindUnavailable:         {http.StatusServiceUnavailable, codes.Unavailable, "KAFKA_UNAVAILABLE", "Kafka unavailable"},
+	KindUnauthenticated:     {http.StatusUnauthorized, codes.Unauthenticated, "UNAUTHENTICATED", "API key required"},
+	KindForbidden:           {http.StatusForbidden, codes.PermissionDenied, "FORBIDDEN", "Not granted"},
+	KindInvalidPartition:    {http.StatusBadRequest, codes.InvalidArgument, "INVALID_PARTITION", "No such partition"},
+	KindRateLimited:         {http.StatusTooManyRequests, codes.ResourceExhausted, "RATE_LIMITED", "Rate limit exceeded"},
+	KindOverloaded:          {http.StatusServiceUnavailable, codes.Unavailable, "OVERLOADED", "Bridge overloaded"},
 }
 
 // RetryAfter is what clients are told to wait when Kafka is unavailable.
@@ -72,6 +91,19 @@ type Error struct {
 	Title      string
 	Detail     string
 	Violations []schema.Violation
+	// RetryAfter is what the client is told to wait; 0 means the kind's default.
+	RetryAfter time.Duration
+}
+
+// retryAfter is the wait to announce, or 0 when the kind is not retryable.
+func (e *Error) retryAfter() time.Duration {
+	switch {
+	case e.RetryAfter > 0:
+		return e.RetryAfter
+	case e.Kind == KindUnavailable || e.Kind == KindOverloaded || e.Kind == KindRateLimited:
+		return RetryAfter
+	}
+	return 0
 }
 
 func (e *Error) Error() string {
@@ -91,6 +123,8 @@ func asError(err error) *Error {
 	switch {
 	case errors.As(err, &e):
 		return e
+	case errors.Is(err, kafka.ErrInvalidPartition):
+		return newError(KindInvalidPartition, "%v", err)
 	case errors.Is(err, kafka.ErrMessageTooLarge):
 		return newError(KindTooLarge, "Kafka refused the record for its size: %v", err)
 	case errors.Is(err, kafka.ErrTopicNotFound):
@@ -114,6 +148,18 @@ type Problem struct {
 	Detail     string             `json:"detail,omitempty"`
 	Instance   string             `json:"instance,omitempty"`
 	Violations []schema.Violation `json:"violations,omitempty"`
+	// Results is set on PARTIAL_FAILURE: one entry per record of the batch, in order.
+	Results []RecordResult `json:"results,omitempty"`
+}
+
+// RecordResult is the outcome of one record of a batch: where Kafka stored it, or why not.
+type RecordResult struct {
+	Status    int    `json:"status"`
+	Topic     string `json:"topic,omitempty"`
+	Partition *int32 `json:"partition,omitempty"`
+	Offset    *int64 `json:"offset,omitempty"`
+	Error     string `json:"error,omitempty"`
+	Detail    string `json:"detail,omitempty"`
 }
 
 // Problem renders e for the request path instance.
@@ -140,8 +186,8 @@ func (e *Error) GRPCStatus() *status.Status {
 		}
 		details = append(details, br)
 	}
-	if e.Kind == KindUnavailable {
-		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(RetryAfter)})
+	if d := e.retryAfter(); d > 0 {
+		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(d)})
 	}
 	withDetails, err := st.WithDetails(details...)
 	if err != nil {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/junction-dev/junction/internal/kafka"
@@ -49,7 +51,17 @@ func (s *grpcServer) Publish(ctx context.Context, req *bridgev1.PublishRequest) 
 	default:
 		return nil, newError(KindMalformed, "payload is required: set json or raw")
 	}
-	res, err := s.core.Publish(ctx, req.GetVersion(), req.GetRoute(), m)
+	md, _ := metadata.FromIncomingContext(ctx)
+	m.TraceParent = first(md, "traceparent")
+	key := first(md, "x-api-key")
+	if a := first(md, "authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		key = strings.TrimSpace(a[7:])
+	}
+	p, err := s.core.Authenticate(key)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.core.Publish(ctx, p, req.GetVersion(), req.GetRoute(), m)
 	if err != nil {
 		e := asError(err)
 		if e.Kind == KindInternal || e.Kind == KindUnavailable {
@@ -58,6 +70,13 @@ func (s *grpcServer) Publish(ctx context.Context, req *bridgev1.PublishRequest) 
 		return nil, e
 	}
 	return &bridgev1.PublishResponse{Topic: res.Topic, Partition: res.Partition, Offset: res.Offset}, nil
+}
+
+func first(md metadata.MD, key string) string {
+	if vs := md.Get(key); len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
 }
 
 // watchHealth keeps the gRPC health status in step with Kafka until ctx ends.

@@ -1,15 +1,20 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/junction-dev/junction/internal/bridgeconfig"
 	"github.com/junction-dev/junction/internal/kafka"
 )
 
@@ -20,7 +25,9 @@ type restServer struct {
 	core     *Core
 	producer kafka.Producer
 	openapi  []byte
+	docs     []byte
 	log      *slog.Logger
+	metrics  *metrics
 }
 
 func (s *restServer) handler() http.Handler {
@@ -28,30 +35,230 @@ func (s *restServer) handler() http.Handler {
 	mux.HandleFunc("POST /{version}/{route}", s.publish)
 	mux.HandleFunc("/{version}/{route}", s.methodNotAllowed)
 	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
+	mux.HandleFunc("GET /docs", s.serveDocs)
+	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, newError(KindNotFound, "no handler for %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	return s.accessLog(s.cors(mux))
+}
+
+// requestInfo is filled in by handlers for the access log and metrics. Labels are set only
+// from the config (a route that exists), never from raw client input.
+type requestInfo struct {
+	version, route, op string
+	key                string
+}
+
+func (i *requestInfo) labels() (string, string, string) {
+	if i.route == "" {
+		return "", "unmatched", i.op
+	}
+	return i.version, i.route, i.op
+}
+
+type infoKey struct{}
+
+func infoOf(r *http.Request) *requestInfo {
+	if i, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
+		return i
+	}
+	return &requestInfo{}
+}
+
+// statusRecorder remembers the status and size; Unwrap lets http.ResponseController reach
+// Flush on the real writer (SSE).
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// accessLog writes one structured line per request and records the metrics. It logs neither
+// bodies nor credentials: the API key appears only by its configured name.
+func (s *restServer) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := &requestInfo{}
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		d := time.Since(start)
+		s.metrics.observeRequest(info, rec.status, d)
+		if r.URL.Path == "/metrics" || r.URL.Path == "/readyz" || r.URL.Path == "/healthz" {
+			return
+		}
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rec.status, "duration_ms", d.Milliseconds(),
+			"request_bytes", r.ContentLength, "response_bytes", rec.bytes, "remote", r.RemoteAddr}
+		if info.route != "" {
+			attrs = append(attrs, "version", info.version, "route", info.route, "operation", info.op)
+		}
+		if info.key != "" {
+			attrs = append(attrs, "api_key", info.key)
+		}
+		if tp := r.Header.Get("traceparent"); validTraceparent(tp) {
+			attrs = append(attrs, "trace_id", tp[3:35])
+		}
+		s.log.Info("http request", attrs...)
+	})
+}
+
+// cors applies the exposure's CORS policy: preflights are answered here, and responses to an
+// allowed origin carry the headers a browser needs to read them.
+func (s *restServer) cors(next http.Handler) http.Handler {
+	c := s.core.cfg.CORS
+	if c == nil || len(c.AllowedOrigins) == 0 {
+		return next
+	}
+	allowHeaders := strings.Join(append([]string{"Content-Type", "Authorization", "X-API-Key", keyHeader, "traceparent", "tracestate", "Last-Event-ID"}, c.AllowedHeaders...), ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		h := w.Header()
+		allowed := ""
+		for _, o := range c.AllowedOrigins {
+			if o == "*" || o == origin {
+				allowed = o
+				break
+			}
+		}
+		if origin != "" {
+			h.Add("Vary", "Origin")
+		}
+		if origin != "" && allowed != "" {
+			if allowed == "*" {
+				h.Set("Access-Control-Allow-Origin", "*")
+			} else {
+				h.Set("Access-Control-Allow-Origin", origin)
+			}
+			h.Set("Access-Control-Expose-Headers", "Retry-After, Deprecation, Sunset, Link")
+		}
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			if origin != "" && allowed != "" {
+				h.Set("Access-Control-Allow-Methods", "GET, POST")
+				h.Set("Access-Control-Allow-Headers", allowHeaders)
+				if c.MaxAgeSeconds > 0 {
+					h.Set("Access-Control-Max-Age", strconv.Itoa(int(c.MaxAgeSeconds)))
+				}
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// apiKey reads "Authorization: Bearer <key>" or "X-API-Key: <key>".
+func apiKey(h http.Header) string {
+	if a := h.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:])
+	}
+	return h.Get("X-API-Key")
+}
+
+// admit labels the request, announces deprecation, authenticates and authorizes it.
+func (s *restServer) admit(w http.ResponseWriter, r *http.Request, op bridgeconfig.Operation) (*route, error) {
+	version, routeName := r.PathValue("version"), r.PathValue("route")
+	info := infoOf(r)
+	info.op = string(op)
+	if _, err := s.core.lookup(version, routeName); err == nil {
+		info.version, info.route = version, routeName
+	}
+	s.versionHeaders(w, version, routeName)
+	p, err := s.core.Authenticate(apiKey(r.Header))
+	if err != nil {
+		return nil, err
+	}
+	if p != nil {
+		info.key = p.Name
+	}
+	return s.core.Authorize(p, version, routeName, op)
+}
+
+// versionHeaders announces a deprecated version (RFC 9745 Deprecation, RFC 8594 Sunset) and
+// links to the same route in the successor version.
+func (s *restServer) versionHeaders(w http.ResponseWriter, version, routeName string) {
+	for _, v := range s.core.cfg.Versions {
+		if v.Name != version || !v.Deprecated {
+			continue
+		}
+		h := w.Header()
+		var since int64
+		if v.DeprecatedSince != nil {
+			since = v.DeprecatedSince.Unix()
+		}
+		h.Set("Deprecation", "@"+strconv.FormatInt(since, 10))
+		if v.Sunset != nil {
+			h.Set("Sunset", v.Sunset.UTC().Format(http.TimeFormat))
+		}
+		links := []string{fmt.Sprintf(`</docs#%s>; rel="deprecation"; type="text/html"`, version)}
+		if succ := s.core.cfg.Successor(version); succ != "" {
+			target := "/" + succ + "/"
+			if _, err := s.core.lookup(succ, routeName); err == nil {
+				target += routeName
+			}
+			links = append(links, fmt.Sprintf(`<%s>; rel="successor-version"`, target))
+		}
+		h.Set("Link", strings.Join(links, ", "))
+	}
 }
 
 func (s *restServer) publish(w http.ResponseWriter, r *http.Request) {
-	version, routeName := r.PathValue("version"), r.PathValue("route")
-	contentType := r.Header.Get("Content-Type")
-	rt, err := s.core.prepare(version, routeName, contentType)
+	rt, err := s.admit(w, r, bridgeconfig.OperationPublish)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	contentType := r.Header.Get("Content-Type")
+	batch := false
+	if mt, _, err := parseMediaType(contentType); err == nil && mt == contentTypeBatch {
+		batch = true
+	} else if _, err := rt.mediaType(contentType); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	limit := rt.cfg.MessageLimit()
+	if batch {
+		limit = rt.batchLimit()
+	}
 	tooLarge := newError(KindTooLarge, "the body exceeds this route's limit of %d bytes", limit)
 	if r.ContentLength > limit {
 		s.fail(w, r, tooLarge)
 		return
 	}
+	reserve := limit
+	if r.ContentLength >= 0 {
+		reserve = r.ContentLength
+	}
+	release, err := s.core.acquire(reserve)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer release()
 	// MaxBytesReader stops reading at the limit, so an oversized body is never held whole.
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, min(limit, reserve)))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -61,21 +268,189 @@ func (s *restServer) publish(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	key := r.URL.Query().Get("key")
-	if key == "" {
-		key = r.Header.Get(keyHeader)
+	if batch {
+		s.publishBatch(w, r, rt, body)
+		return
 	}
-	res, err := s.core.publish(r.Context(), rt, Message{Key: key, ContentType: contentType, Body: body})
+	m := Message{Key: r.URL.Query().Get("key"), ContentType: contentType, Body: body, TraceParent: r.Header.Get("traceparent")}
+	if m.Key == "" {
+		m.Key = r.Header.Get(keyHeader)
+	}
+	if ps := r.URL.Query().Get("partition"); ps != "" {
+		n, err := strconv.ParseInt(ps, 10, 32)
+		if err != nil {
+			s.fail(w, r, newError(KindInvalidPartition, "partition %q is not a number", ps))
+			return
+		}
+		p := int32(n)
+		m.Partition = &p
+	}
+	rec, err := rt.record(m, "")
+	if err == nil {
+		err = s.core.checkPartitions(r.Context(), rt, []kafka.Record{rec}, func(int) string { return "" })
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", contentTypeJSON)
-	_ = json.NewEncoder(w).Encode(struct {
-		Topic     string `json:"topic"`
-		Partition int32  `json:"partition"`
-		Offset    int64  `json:"offset"`
-	}{res.Topic, res.Partition, res.Offset})
+	o := s.core.produce(r.Context(), []kafka.Record{rec})[0]
+	if o.Err != nil {
+		s.fail(w, r, o.Err)
+		return
+	}
+	writeJSON(w, http.StatusOK, publishResult{o.Result.Topic, o.Result.Partition, o.Result.Offset})
+}
+
+type publishResult struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+}
+
+// batchRecord is one element of {"records": [...]}.
+type batchRecord struct {
+	Key       *string           `json:"key"`
+	Value     json.RawMessage   `json:"value"`
+	Headers   map[string]string `json:"headers"`
+	Partition *int32            `json:"partition"`
+}
+
+// decodeStrict decodes exactly one JSON value into v, naming unknown fields.
+func decodeStrict(data []byte, v any, at string) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "json: ")
+		if at != "" {
+			msg = at + ": " + msg
+		}
+		return newError(KindMalformed, "%s", msg)
+	}
+	if dec.More() {
+		return newError(KindMalformed, "unexpected data after the batch")
+	}
+	return nil
+}
+
+// publishBatch validates every record before producing any, so a refused batch moves no
+// offsets; then it produces all in order and reports each record's outcome.
+func (s *restServer) publishBatch(w http.ResponseWriter, r *http.Request, rt *route, body []byte) {
+	var env struct {
+		Records []json.RawMessage `json:"records"`
+	}
+	if err := decodeStrict(body, &env, ""); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if env.Records == nil {
+		s.fail(w, r, newError(KindMalformed, `the batch needs a "records" array`))
+		return
+	}
+	if n := len(env.Records); n == 0 || n > MaxBatchRecords {
+		s.fail(w, r, newError(KindMalformed, "a batch holds 1 to %d records, got %d", MaxBatchRecords, n))
+		return
+	}
+	recs := make([]kafka.Record, len(env.Records))
+	var errs []*Error
+	at := func(i int) string { return fmt.Sprintf("/records/%d", i) }
+	for i, raw := range env.Records {
+		var br batchRecord
+		if err := decodeStrict(raw, &br, at(i)); err != nil {
+			errs = append(errs, asError(err))
+			continue
+		}
+		if len(br.Value) == 0 {
+			errs = append(errs, newError(KindMalformed, "%s/value is required", at(i)))
+			continue
+		}
+		m := Message{ContentType: contentTypeJSON, Body: br.Value, Headers: br.Headers, Partition: br.Partition, TraceParent: r.Header.Get("traceparent")}
+		if br.Key != nil {
+			m.Key = *br.Key
+		}
+		rec, err := rt.record(m, at(i)+"/value")
+		if err != nil {
+			errs = append(errs, asError(err))
+			continue
+		}
+		recs[i] = rec
+	}
+	if len(errs) > 0 {
+		s.fail(w, r, mergeBatchErrors(errs, len(recs)))
+		return
+	}
+	if err := s.core.checkPartitions(r.Context(), rt, recs, func(i int) string { return at(i) + "/partition" }); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	outcomes := s.core.produce(r.Context(), recs)
+	results := make([]RecordResult, len(outcomes))
+	var worst *Error
+	failed := 0
+	for i, o := range outcomes {
+		if o.Err == nil {
+			p, off := o.Result.Partition, o.Result.Offset
+			results[i] = RecordResult{Status: http.StatusOK, Topic: o.Result.Topic, Partition: &p, Offset: &off}
+			continue
+		}
+		failed++
+		e := asError(o.Err)
+		results[i] = RecordResult{Status: e.HTTPStatus(), Error: kinds[e.Kind].reason, Detail: e.Detail}
+		if worst == nil || severity(e) > severity(worst) {
+			worst = e
+		}
+	}
+	if worst == nil {
+		writeJSON(w, http.StatusOK, struct {
+			Results []RecordResult `json:"results"`
+		}{results})
+		return
+	}
+	s.logFailure(r, worst)
+	p := worst.Problem(r.URL.Path)
+	p.Type = problemBase + "PARTIAL_FAILURE"
+	p.Title = "Not every record was acknowledged"
+	p.Detail = fmt.Sprintf("%d of %d records were not acknowledged by Kafka; retry only those (results lists each record in order). First cause: %s", failed, len(results), worst.Detail)
+	p.Violations = nil
+	p.Results = results
+	writeProblemDoc(w, worst, p)
+}
+
+// severity orders failures for a batch's overall status: retryable outages first.
+func severity(e *Error) int {
+	switch e.Kind {
+	case KindUnavailable, KindOverloaded:
+		return 3
+	case KindInternal:
+		return 2
+	}
+	return 1
+}
+
+// mergeBatchErrors makes one refusal for a batch: schema violations are combined (their
+// pointers already lead into /records/i/value); otherwise the first record's error stands.
+func mergeBatchErrors(errs []*Error, n int) *Error {
+	first := errs[0]
+	merged := &Error{Kind: first.Kind, Title: first.Title, Detail: first.Detail}
+	if len(errs) > 1 {
+		merged.Detail = fmt.Sprintf("%d of %d records refused, nothing was written; first: %s", len(errs), n, first.Detail)
+	} else {
+		merged.Detail = first.Detail + "; nothing was written"
+	}
+	if first.Kind == KindSchemaViolation {
+		for _, e := range errs {
+			if e.Kind == KindSchemaViolation {
+				merged.Violations = append(merged.Violations, e.Violations...)
+			}
+		}
+	}
+	return merged
+}
+
+func parseMediaType(ct string) (string, map[string]string, error) {
+	if ct == "" {
+		return "", nil, errors.New("no content type")
+	}
+	return mime.ParseMediaType(ct)
 }
 
 func (s *restServer) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
@@ -84,12 +459,20 @@ func (s *restServer) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Allow", http.MethodPost)
-	writeProblem(w, r, &Error{Kind: KindOperationNotAllowed, Title: "Method not allowed", Detail: r.Method + " is not supported here; use POST to publish"})
+	writeProblem(w, r, &Error{Kind: KindOperationNotAllowed, Title: "Method not allowed", Detail: r.Method + " is not supported here; use POST to publish or GET .../events to subscribe"})
 }
 
 func (s *restServer) serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", contentTypeJSON)
 	_, _ = w.Write(s.openapi)
+}
+
+func (s *restServer) serveDocs(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	// The page is self-contained: no scripts, no external styles or fonts.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	_, _ = w.Write(s.docs)
 }
 
 // readyz asks Kafka on every probe, so the bridge leaves the Service while Kafka is away.
@@ -106,18 +489,42 @@ func (s *restServer) readyz(w http.ResponseWriter, r *http.Request) {
 // fail answers with err; failures that are not the client's fault are logged here, once.
 func (s *restServer) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := asError(err)
-	if e.Kind == KindInternal || e.Kind == KindUnavailable {
-		s.log.Warn("publish failed", "path", r.URL.Path, "error", err)
-	}
+	s.logFailure(r, e)
 	writeProblem(w, r, e)
 }
 
+func (s *restServer) logFailure(r *http.Request, e *Error) {
+	if e.Kind == KindInternal || e.Kind == KindUnavailable {
+		s.log.Warn("request failed", "path", r.URL.Path, "error", e)
+	}
+}
+
+const problemBase = "https://junction.dev/problems/"
+
 func writeProblem(w http.ResponseWriter, r *http.Request, e *Error) {
+	writeProblemDoc(w, e, e.Problem(r.URL.Path))
+}
+
+func writeProblemDoc(w http.ResponseWriter, e *Error, p Problem) {
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
-	if e.Kind == KindUnavailable {
-		h.Set("Retry-After", strconv.Itoa(int(RetryAfter/time.Second)))
+	if d := e.retryAfter(); d > 0 {
+		h.Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 	}
-	w.WriteHeader(e.HTTPStatus())
-	_ = json.NewEncoder(w).Encode(e.Problem(r.URL.Path))
+	switch e.Kind {
+	case KindUnauthenticated:
+		h.Set("WWW-Authenticate", `Bearer realm="junction"`)
+	case KindOperationNotAllowed:
+		if h.Get("Allow") == "" {
+			h.Set("Allow", http.MethodPost+", "+http.MethodGet)
+		}
+	}
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", contentTypeJSON)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }

@@ -29,6 +29,8 @@ type Options struct {
 	HealthInterval time.Duration
 	// ShutdownTimeout bounds draining in-flight requests after ctx ends (default 20s).
 	ShutdownTimeout time.Duration
+	// Limits bound the publish work in flight; zero values mean the defaults.
+	Limits Limits
 }
 
 func (o *Options) defaults() {
@@ -59,8 +61,13 @@ func Run(ctx context.Context, cfg *bridgeconfig.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	docs, err := openapi.RenderHTML(doc)
+	if err != nil {
+		return err
+	}
 	producer := &lazyProducer{}
-	core, err := NewCore(cfg, producer, opts.PublishTimeout)
+	m := newMetrics()
+	core, err := newCore(cfg, producer, opts.PublishTimeout, opts.Limits, m)
 	if err != nil {
 		return err
 	}
@@ -76,7 +83,7 @@ func Run(ctx context.Context, cfg *bridgeconfig.Config, opts Options) error {
 	hs := health.NewServer()
 	wg.Go(func() { watchHealth(ctx, hs, producer, opts.HealthInterval) })
 	grpcSrv := newGRPCServer(core, hs, log)
-	rest := &restServer{core: core, producer: producer, openapi: doc, log: log}
+	rest := &restServer{core: core, producer: producer, openapi: doc, docs: docs, log: log, metrics: m}
 	httpSrv := &http.Server{
 		Handler:           rest.handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -175,6 +182,24 @@ func (l *lazyProducer) Produce(ctx context.Context, r kafka.Record) (kafka.Resul
 		return p.Produce(ctx, r)
 	}
 	return kafka.Result{}, errNotConnected
+}
+
+func (l *lazyProducer) ProduceBatch(ctx context.Context, rs []kafka.Record) []kafka.Outcome {
+	if p := l.get(); p != nil {
+		return p.ProduceBatch(ctx, rs)
+	}
+	out := make([]kafka.Outcome, len(rs))
+	for i := range out {
+		out[i].Err = errNotConnected
+	}
+	return out
+}
+
+func (l *lazyProducer) Partitions(ctx context.Context, topic string) (int32, error) {
+	if p := l.get(); p != nil {
+		return p.Partitions(ctx, topic)
+	}
+	return 0, errNotConnected
 }
 
 func (l *lazyProducer) Ping(ctx context.Context) error {

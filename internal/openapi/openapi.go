@@ -20,10 +20,18 @@ const (
 	resultRef  = "#/components/schemas/PublishResult"
 )
 
+// BatchMediaType is the request media type of a batch publish ({"records": [...]}).
+const BatchMediaType = "application/vnd.junction.batch+json"
+
 // Build returns the OpenAPI 3.1 document (indented JSON) for every publish route in cfg.
 func Build(cfg *bridgeconfig.Config) ([]byte, error) {
 	paths := obj{}
 	opIDs := map[string]string{}
+	schemas := obj{
+		"ProblemDetails": problemSchema(),
+		"PublishResult":  resultSchema(),
+		"BatchResult":    batchResultSchema(),
+	}
 	var served []string
 	for _, v := range cfg.Versions {
 		served = append(served, v.Name)
@@ -35,7 +43,7 @@ func Build(cfg *bridgeconfig.Config) ([]byte, error) {
 			if _, dup := paths[path]; dup {
 				return nil, fmt.Errorf("openapi: path %s is defined twice", path)
 			}
-			op, err := publishOperation(v, r, path)
+			op, valueSchema, err := publishOperation(cfg, v, r, path)
 			if err != nil {
 				return nil, err
 			}
@@ -44,6 +52,7 @@ func Build(cfg *bridgeconfig.Config) ([]byte, error) {
 				return nil, fmt.Errorf("openapi: paths %s and %s both map to operationId %q", other, path, id)
 			}
 			opIDs[id] = path
+			schemas[valueSchemaName(id)] = valueSchema
 			paths[path] = obj{"post": op}
 		}
 	}
@@ -51,6 +60,7 @@ func Build(cfg *bridgeconfig.Config) ([]byte, error) {
 	if title == "" {
 		title = "junction bridge"
 	}
+	components := obj{"schemas": schemas}
 	doc := obj{
 		"openapi": "3.1.0",
 		"info": obj{
@@ -58,13 +68,15 @@ func Build(cfg *bridgeconfig.Config) ([]byte, error) {
 			"version":     strings.Join(served, ", "),
 			"description": fmt.Sprintf("Publish records to Kafka topics through the %s/%s bridge.", cfg.Namespace, cfg.Name),
 		},
-		"paths": paths,
-		"components": obj{
-			"schemas": obj{
-				"ProblemDetails": problemSchema(),
-				"PublishResult":  resultSchema(),
-			},
-		},
+		"paths":      paths,
+		"components": components,
+	}
+	if cfg.Auth != nil {
+		components["securitySchemes"] = obj{
+			"apiKey": obj{"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "An API key from the exposure's Secret; each key is granted named routes and operations."},
+			"bearer": obj{"type": "http", "scheme": "bearer", "description": "The same API key sent as Authorization: Bearer <key>."},
+		}
+		doc["security"] = []obj{{"apiKey": []string{}}, {"bearer": []string{}}}
 	}
 	out, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
@@ -73,48 +85,134 @@ func Build(cfg *bridgeconfig.Config) ([]byte, error) {
 	return append(out, '\n'), nil
 }
 
-func publishOperation(v bridgeconfig.Version, r bridgeconfig.Route, path string) (obj, error) {
+// valueSchemaName names the component holding a route's record schema, e.g. PublishV2OrdersValue.
+func valueSchemaName(opID string) string {
+	return strings.ToUpper(opID[:1]) + opID[1:] + "Value"
+}
+
+func publishOperation(cfg *bridgeconfig.Config, v bridgeconfig.Version, r bridgeconfig.Route, path string) (obj, obj, error) {
 	limit := r.MessageLimit()
+	id := operationID(v.Name, r.Name)
+	ref := "#/components/schemas/" + valueSchemaName(id)
+	var value obj
 	content := obj{}
 	if r.Schema == "" {
+		value = obj{"description": "Any JSON value: this topic has no schema."}
 		content["application/octet-stream"] = obj{"schema": obj{"type": "string", "contentMediaType": "application/octet-stream"}}
 	} else {
 		var s any
 		if err := json.Unmarshal([]byte(r.Schema), &s); err != nil {
-			return nil, fmt.Errorf("openapi: schema of route %s: %w", path, err)
+			return nil, nil, fmt.Errorf("openapi: schema of route %s: %w", path, err)
 		}
-		at := "#/paths/" + escape(path) + "/post/requestBody/content/application~1json/schema"
-		content["application/json"] = obj{"schema": rebaseRefs(s, at)}
+		m, ok := rebaseRefs(s, ref).(map[string]any)
+		if !ok {
+			return nil, nil, fmt.Errorf("openapi: schema of route %s is not an object", path)
+		}
+		value = m
+	}
+	content["application/json"] = obj{"schema": obj{"$ref": ref}}
+	content[BatchMediaType] = obj{"schema": batchSchema(ref)}
+	okResp := obj{
+		"description": "Kafka acknowledged every record: one result for a single record, results in request order for a batch.",
+		"content": obj{"application/json": obj{"schema": obj{"oneOf": []obj{
+			{"$ref": resultRef}, {"$ref": "#/components/schemas/BatchResult"},
+		}}}},
+	}
+	responses := obj{
+		"200": okResp,
+		"400": problem("The body is not well-formed JSON, names an unknown field, or pins a partition the topic does not have."),
+		"404": problem("No such version or route."),
+		"405": problem("The route does not offer publish."),
+		"413": problem(fmt.Sprintf("A record is larger than %d bytes (or a batch body larger than its limit).", limit)),
+		"415": problem("The Content-Type is not accepted by this route."),
+		"422": problem("A record does not match the route's schema; violations lists every problem by JSON pointer into the body."),
+		"429": withRetryAfter(problem("The API key's or the exposure's rate limit is exhausted.")),
+		"503": withRetryAfter(problem("Kafka is unavailable or the bridge is at its in-flight limit. For a batch, a PARTIAL_FAILURE problem whose results list each record's outcome in order: retry only the failed ones.")),
+	}
+	if cfg.Auth != nil {
+		responses["401"] = problem("No API key, or not a valid one.")
+		responses["403"] = problem("The API key is not granted publish on this route.")
 	}
 	op := obj{
-		"operationId": operationID(v.Name, r.Name),
-		"summary":     fmt.Sprintf("Publish one record to topic %s", r.Topic),
-		"description": fmt.Sprintf("Answers 200 only after Kafka acknowledged the record. Bodies over %d bytes are refused.", limit),
-		"tags":        []string{v.Name},
+		"operationId": id,
+		"summary":     fmt.Sprintf("Publish records to topic %s", r.Topic),
+		"description": fmt.Sprintf("Answers 200 only after Kafka acknowledged every record. Records over %d bytes are refused. "+
+			"Send one record as application/json (or application/octet-stream where the topic has no schema), or up to 500 as %s; "+
+			"a batch is validated whole before anything is written.", limit, BatchMediaType),
+		"tags": []string{v.Name},
 		"parameters": []obj{
 			{"name": "key", "in": "query", "required": false, "description": "Kafka record key; Kafka-Key header is an alternative.", "schema": obj{"type": "string"}},
+			{"name": "partition", "in": "query", "required": false, "description": "Pin the record to this partition.", "schema": obj{"type": "integer", "minimum": 0}},
 			{"name": "Kafka-Key", "in": "header", "required": false, "description": "Kafka record key.", "schema": obj{"type": "string"}},
+			{"name": "traceparent", "in": "header", "required": false, "description": "W3C trace context; copied into every record's headers.", "schema": obj{"type": "string"}},
 		},
 		"requestBody": obj{"required": true, "content": content},
-		"responses": obj{
-			"200": obj{
-				"description": "Kafka acknowledged the record.",
-				"content":     obj{"application/json": obj{"schema": obj{"$ref": resultRef}}},
-			},
-			"400": problem("The body is not well-formed JSON."),
-			"413": problem(fmt.Sprintf("The body is larger than %d bytes.", limit)),
-			"415": problem("The Content-Type is not accepted by this route."),
-			"422": problem("The body does not match the route's schema; violations lists every problem."),
-			"503": withRetryAfter(problem("Kafka is unavailable; retry after the given delay.")),
-		},
+		"responses":   responses,
 	}
 	if v.Deprecated {
 		op["deprecated"] = true
+		headers := obj{
+			"Deprecation": obj{"description": "RFC 9745: when this version was deprecated (@unix-seconds).", "schema": obj{"type": "string"}},
+			"Link":        obj{"description": "rel=\"successor-version\" names the route in the next version; rel=\"deprecation\" the docs.", "schema": obj{"type": "string"}},
+		}
 		if v.Sunset != nil {
 			op["x-sunset"] = v.Sunset.UTC().Format(time.RFC3339)
+			headers["Sunset"] = obj{"description": "RFC 8594: when this version stops being served.", "schema": obj{"type": "string"}}
+			op["description"] = op["description"].(string) + fmt.Sprintf(" Deprecated: this version is served until %s.", v.Sunset.UTC().Format(time.RFC3339))
 		}
+		okResp["headers"] = headers
 	}
-	return op, nil
+	return op, value, nil
+}
+
+// batchSchema is the {"records": [...]} envelope whose values follow valueRef.
+func batchSchema(valueRef string) obj {
+	return obj{
+		"type":                 "object",
+		"required":             []string{"records"},
+		"additionalProperties": false,
+		"properties": obj{
+			"records": obj{
+				"type": "array", "minItems": 1, "maxItems": 500,
+				"items": obj{
+					"type":                 "object",
+					"required":             []string{"value"},
+					"additionalProperties": false,
+					"properties": obj{
+						"key":       obj{"type": "string"},
+						"value":     obj{"$ref": valueRef},
+						"headers":   obj{"type": "object", "additionalProperties": obj{"type": "string"}},
+						"partition": obj{"type": "integer", "minimum": 0},
+					},
+				},
+			},
+		},
+	}
+}
+
+func batchResultSchema() obj {
+	return obj{
+		"type":     "object",
+		"required": []string{"results"},
+		"properties": obj{
+			"results": obj{"type": "array", "items": recordResultSchema()},
+		},
+	}
+}
+
+func recordResultSchema() obj {
+	return obj{
+		"type":     "object",
+		"required": []string{"status"},
+		"properties": obj{
+			"status":    obj{"type": "integer"},
+			"topic":     obj{"type": "string"},
+			"partition": obj{"type": "integer", "format": "int32"},
+			"offset":    obj{"type": "integer", "format": "int64"},
+			"error":     obj{"type": "string"},
+			"detail":    obj{"type": "string"},
+		},
+	}
 }
 
 func problem(desc string) obj {
@@ -139,10 +237,12 @@ func problemSchema() obj {
 		"description": "RFC 9457 problem details.",
 		"required":    []string{"type", "title", "status"},
 		"properties": obj{
-			"type":   obj{"type": "string", "format": "uri-reference"},
-			"title":  obj{"type": "string"},
-			"status": obj{"type": "integer"},
-			"detail": obj{"type": "string"},
+			"type":     obj{"type": "string", "format": "uri-reference"},
+			"title":    obj{"type": "string"},
+			"status":   obj{"type": "integer"},
+			"detail":   obj{"type": "string"},
+			"instance": obj{"type": "string"},
+			"results":  obj{"type": "array", "description": "PARTIAL_FAILURE only: each record's outcome, in request order.", "items": recordResultSchema()},
 			"violations": obj{
 				"type": "array",
 				"items": obj{

@@ -120,6 +120,10 @@ func TestBuildIsValidOpenAPI(t *testing.T) {
 		{"/v2/orders", "application/json", `{"id": "o1", "lines": [{"sku": "a", "qty": 1}]}`, true},
 		{"/v2/orders", "application/json", `{"id": "o1", "lines": [{"qty": 0}]}`, false},
 		{"/v1/orders", "application/json", `{"id": 7}`, false},
+		{"/v2/orders", BatchMediaType, `{"records": [{"key": "k", "value": {"id": "o1", "lines": []}, "partition": 0}]}`, true},
+		{"/v2/orders", BatchMediaType, `{"records": [{"value": {"id": "o1", "lines": [{"qty": 0}]}}]}`, false},
+		{"/v2/orders", BatchMediaType, `{"records": [{"value": {"id": "o1", "lines": []}, "extra": 1}]}`, false},
+		{"/v2/orders", BatchMediaType, `{"records": []}`, false},
 	}
 	for _, r := range requests {
 		req, _ := http.NewRequest(http.MethodPost, "http://bridge"+r.path, strings.NewReader(r.body))
@@ -159,5 +163,63 @@ func TestRebaseRefs(t *testing.T) {
 	want := `{"$defs":{"x":{"$ref":"https://example.com/s"}},"const":{"$ref":"#/data"},"examples":[{"$ref":"#/data"}],"items":{"$ref":"#/at/$defs/x"}}`
 	if string(got) != want {
 		t.Errorf("rebaseRefs =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestBuildWithAuthDeclaresSecurity(t *testing.T) {
+	cfg := testConfig()
+	cfg.Auth = &bridgeconfig.Auth{Keys: []bridgeconfig.APIKey{{Name: "ci", SHA256: strings.Repeat("a", 64)}}}
+	out, err := Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Security   []map[string][]string
+		Components struct{ SecuritySchemes map[string]any }
+		Paths      map[string]map[string]struct{ Responses map[string]any }
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Security) != 2 || len(doc.Components.SecuritySchemes) != 2 {
+		t.Errorf("security %v schemes %v", doc.Security, doc.Components.SecuritySchemes)
+	}
+	for _, code := range []string{"401", "403", "429"} {
+		if _, ok := doc.Paths["/v2/orders"]["post"].Responses[code]; !ok {
+			t.Errorf("POST /v2/orders documents no %s", code)
+		}
+	}
+	lo, err := libopenapi.NewDocument(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, errs := validator.NewValidator(lo)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if ok, verrs := v.ValidateDocument(); !ok {
+		t.Errorf("document invalid: %v", verrs)
+	}
+}
+
+func TestRenderHTMLIsSelfContained(t *testing.T) {
+	out, err := Build(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := RenderHTML(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(page)
+	for _, want := range []string{`id="v1"`, "/v2/audit-log", "publishV2Orders", "deprecated, sunset 2027-06-30T00:00:00Z", "PublishV2OrdersValue"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("docs page lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"<script", "http://", "https://cdn", "<link"} {
+		if strings.Contains(html, bad) {
+			t.Errorf("docs page contains %q: it must be self-contained", bad)
+		}
 	}
 }

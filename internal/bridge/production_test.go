@@ -1,0 +1,272 @@
+package bridge
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/junction-dev/junction/internal/bridgeconfig"
+	bridgev1 "github.com/junction-dev/junction/proto/junction/bridge/v1"
+)
+
+func hashKey(k string) string {
+	sum := sha256.Sum256([]byte(k))
+	return hex.EncodeToString(sum[:])
+}
+
+// startBridgeWith runs a bridge on a fresh kfake cluster after edit changed the test config.
+func startBridgeWith(t *testing.T, partitions int32, edit func(*bridgeconfig.Config)) *bridgeUnderTest {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "orders", "orders-v1", "raw", "feed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cfg := testConfig(c.ListenAddrs())
+	edit(cfg)
+	b := runBridge(t, cfg)
+	b.cluster = c
+	waitStatus(t, b.baseURL+"/readyz", http.StatusOK)
+	return b
+}
+
+func do(t *testing.T, method, url, contentType, body string, header http.Header) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, data
+}
+
+func TestRESTBatch(t *testing.T) {
+	b := startBridgeWith(t, 3, func(*bridgeconfig.Config) {})
+	body := `{"records": [
+		{"key": "a", "value": {"id": "1", "qty": 1}, "headers": {"h": "v"}, "partition": 2},
+		{"value": {"id": "2", "qty": 2}, "partition": 2},
+		{"key": "c", "value": {"id": "3", "qty": 3}, "partition": 1}]}`
+	tp := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	resp, data := do(t, http.MethodPost, b.baseURL+"/v2/orders", contentTypeBatch, body, http.Header{"Traceparent": {tp}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, data)
+	}
+	var got struct{ Results []RecordResult }
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Results) != 3 || *got.Results[0].Partition != 2 || *got.Results[1].Partition != 2 || *got.Results[2].Partition != 1 ||
+		*got.Results[1].Offset != *got.Results[0].Offset+1 {
+		t.Fatalf("results %s", data)
+	}
+	recs := readTopic(t, b.cluster, "orders", 3)
+	if len(recs) != 3 {
+		t.Fatalf("%d records in Kafka, want 3", len(recs))
+	}
+	for _, r := range recs {
+		h := map[string]string{}
+		for _, x := range r.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		if h["traceparent"] != tp || h["content-type"] != "application/json" {
+			t.Errorf("record %q headers %v", r.Value, h)
+		}
+		if string(r.Key) == "a" && h["h"] != "v" {
+			t.Errorf("record a lost its header: %v", h)
+		}
+	}
+
+	bad := []struct {
+		name, body, reason string
+		status             int
+		pointers           []string
+	}{
+		{"unknown envelope field", `{"records": [], "x": 1}`, "MALFORMED_REQUEST", 400, nil},
+		{"unknown record field", `{"records": [{"value": {"id": "1", "qty": 1}, "valu": 2}]}`, "MALFORMED_REQUEST", 400, nil},
+		{"empty batch", `{"records": []}`, "MALFORMED_REQUEST", 400, nil},
+		{"partition out of range", `{"records": [{"value": {"id": "1", "qty": 1}, "partition": 3}]}`, "INVALID_PARTITION", 400, nil},
+		{"second record invalid", `{"records": [{"value": {"id": "1", "qty": 1}}, {"value": {"id": 2, "qty": 1}}]}`, "SCHEMA_VIOLATION", 422, []string{"/records/1/value/id"}},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, data := do(t, http.MethodPost, b.baseURL+"/v2/orders", contentTypeBatch, tt.body, nil)
+			p := decodeProblem(t, resp, data)
+			if resp.StatusCode != tt.status || !strings.HasSuffix(p.Type, tt.reason) {
+				t.Fatalf("status %d, want %d %s: %s", resp.StatusCode, tt.status, tt.reason, data)
+			}
+			if ptrs := violationPointers(p.Violations); strings.Join(ptrs, ",") != strings.Join(tt.pointers, ",") {
+				t.Errorf("pointers %v, want %v", ptrs, tt.pointers)
+			}
+		})
+	}
+	if !strings.Contains(string(mustDo(t, b.baseURL+"/v2/orders", `{"records": [{"value": {}}], "x": 1}`)), `unknown field \"x\"`) {
+		t.Error("unknown field not named")
+	}
+	if n := len(readTopic(t, b.cluster, "orders", 4)); n != 3 {
+		t.Errorf("refused batches wrote records: %d in Kafka, want 3", n)
+	}
+}
+
+func mustDo(t *testing.T, url, body string) []byte {
+	_, data := do(t, http.MethodPost, url, contentTypeBatch, body, nil)
+	return data
+}
+
+func TestAuthGrantsAndRateLimits(t *testing.T) {
+	b := startBridgeWith(t, 1, func(c *bridgeconfig.Config) {
+		c.Auth = &bridgeconfig.Auth{Keys: []bridgeconfig.APIKey{
+			{Name: "writer", SHA256: hashKey("secret-writer"), Grants: []bridgeconfig.Grant{{Version: "v2", Route: "orders", Operations: []bridgeconfig.Operation{"publish"}}}},
+			{Name: "slow", SHA256: hashKey("secret-slow"), Grants: []bridgeconfig.Grant{{Version: "*", Route: "*", Operations: []bridgeconfig.Operation{"publish"}}},
+				RateLimit: &bridgeconfig.RateLimit{RequestsPerSecond: 1, Burst: 1}},
+		}}
+	})
+	order := `{"id": "o", "qty": 1}`
+	cases := []struct {
+		name   string
+		header http.Header
+		path   string
+		status int
+	}{
+		{"no key", nil, "/v2/orders", 401},
+		{"wrong key", http.Header{"X-Api-Key": {"nope"}}, "/v2/orders", 401},
+		{"granted", http.Header{"X-Api-Key": {"secret-writer"}}, "/v2/orders", 200},
+		{"granted bearer", http.Header{"Authorization": {"Bearer secret-writer"}}, "/v2/orders", 200},
+		{"outside grant", http.Header{"X-Api-Key": {"secret-writer"}}, "/v2/raw", 403},
+		{"other version outside grant", http.Header{"X-Api-Key": {"secret-writer"}}, "/v1/orders", 403},
+		{"wildcard grant", http.Header{"X-Api-Key": {"secret-slow"}}, "/v1/orders", 200},
+		{"rate limited", http.Header{"X-Api-Key": {"secret-slow"}}, "/v1/orders", 429},
+	}
+	for _, tt := range cases {
+		resp, data := do(t, http.MethodPost, b.baseURL+tt.path, "application/json", order, tt.header)
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s: status %d, want %d: %s", tt.name, resp.StatusCode, tt.status, data)
+		}
+		if tt.status == 429 && resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s: no Retry-After", tt.name)
+		}
+		if tt.status == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: no WWW-Authenticate", tt.name)
+		}
+	}
+	// gRPC enforces the same grants: no side door.
+	client := bridgev1.NewPublishServiceClient(b.conn)
+	v, _ := structpb.NewValue(map[string]any{"id": "o", "qty": 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := &bridgev1.PublishRequest{Version: "v2", Route: "raw", Payload: &bridgev1.PublishRequest_Json{Json: v}}
+	if _, err := client.Publish(ctx, req); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("gRPC without key: %v", err)
+	}
+	kctx := metadata.AppendToOutgoingContext(ctx, "x-api-key", "secret-writer")
+	if _, err := client.Publish(kctx, req); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("gRPC outside grant: %v", err)
+	}
+	req.Route = "orders"
+	if _, err := client.Publish(kctx, req); err != nil {
+		t.Errorf("gRPC granted: %v", err)
+	}
+}
+
+func TestDeprecationCORSMetricsAndDocs(t *testing.T) {
+	sunset := time.Date(2027, 6, 30, 0, 0, 0, 0, time.UTC)
+	since := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := startBridgeWith(t, 1, func(c *bridgeconfig.Config) {
+		c.Versions[0].Sunset, c.Versions[0].DeprecatedSince = &sunset, &since
+		c.CORS = &bridgeconfig.CORS{AllowedOrigins: []string{"https://shop.example"}, MaxAgeSeconds: 600}
+	})
+	resp, data := do(t, http.MethodPost, b.baseURL+"/v1/orders", "application/json", `{"id": "o", "qty": 1}`, http.Header{"Origin": {"https://shop.example"}})
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, data)
+	}
+	h := resp.Header
+	if h.Get("Deprecation") != "@1767225600" || h.Get("Sunset") != "Wed, 30 Jun 2027 00:00:00 GMT" ||
+		!strings.Contains(h.Get("Link"), `</v2/orders>; rel="successor-version"`) {
+		t.Errorf("deprecation headers: %v", h)
+	}
+	if h.Get("Access-Control-Allow-Origin") != "https://shop.example" {
+		t.Errorf("CORS: %v", h)
+	}
+	resp, _ = do(t, http.MethodPost, b.baseURL+"/v2/orders", "application/json", `{"id": "o", "qty": 1}`, http.Header{"Origin": {"https://evil.example"}})
+	if resp.Header.Get("Deprecation") != "" || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("v2 / foreign origin got %v", resp.Header)
+	}
+	resp, _ = do(t, http.MethodOptions, b.baseURL+"/v2/orders", "", "", http.Header{"Origin": {"https://shop.example"}, "Access-Control-Request-Method": {"POST"}})
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Max-Age") != "600" || !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "X-API-Key") {
+		t.Errorf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+
+	resp, data = do(t, http.MethodGet, b.baseURL+"/metrics", "", "", nil)
+	for _, want := range []string{
+		`junction_bridge_http_requests_total{code="200",operation="publish",route="orders",version="v1"} 1`,
+		`junction_bridge_http_request_duration_seconds_bucket`,
+		`junction_bridge_produce_duration_seconds_bucket`,
+		`junction_bridge_in_flight_requests 0`,
+	} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	resp, data = do(t, http.MethodGet, b.baseURL+"/docs", "", "", nil)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(data), `id="v1"`) {
+		t.Errorf("/docs: %d %s", resp.StatusCode, resp.Header)
+	}
+}
+
+func TestOverloadAnswers503(t *testing.T) {
+	c := &Core{cfg: &bridgeconfig.Config{}, limits: Limits{MaxInFlight: 1, MaxInFlightBytes: 100}}
+	release, err := c.acquire(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.acquire(10)
+	if e := asError(err); e.Kind != KindOverloaded || e.HTTPStatus() != 503 || e.retryAfter() == 0 {
+		t.Fatalf("second acquire: %v", err)
+	}
+	release()
+	release()
+	if _, err := c.acquire(101); asError(err).Kind != KindOverloaded {
+		t.Fatalf("over the byte budget: %v", err)
+	}
+	if r, err := c.acquire(100); err != nil {
+		t.Fatalf("after release: %v", err)
+	} else {
+		r()
+	}
+}
+
+func TestTraceparentShape(t *testing.T) {
+	for s, want := range map[string]bool{
+		"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01": true,
+		"00-00000000000000000000000000000000-b7ad6b7169203331-01": false,
+		"ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01": false,
+		"00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01": false,
+		"garbage": false,
+	} {
+		if validTraceparent(s) != want {
+			t.Errorf("%q: %v", s, !want)
+		}
+	}
+}
