@@ -52,21 +52,69 @@ func bridgeLabels(e *v1alpha1.ApiExposure) map[string]string {
 	}
 }
 
+// openAPIName is the ConfigMap holding an exposure's OpenAPI document.
+func openAPIName(exposure string) string {
+	return boundedName(exposure + "-openapi")
+}
+
+// openAPIKey is the ConfigMap key of the OpenAPI document.
+const openAPIKey = "openapi.json"
+
+func boundedName(name string) string {
+	if len(name) <= 63 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return name[:54] + "-" + hex.EncodeToString(sum[:])[:8]
+}
+
 // renderBridgeConfig is the config the bridge of e reads. topics holds every referenced
-// MessageTopic by name; broker is the MessageBroker they share.
-func renderBridgeConfig(e *v1alpha1.ApiExposure, topics map[string]*v1alpha1.MessageTopic, broker *v1alpha1.MessageBroker) (*bridgeconfig.Config, error) {
+// MessageTopic by name; broker is the MessageBroker they share; apiKeys is the data of the
+// auth Secret (nil without auth). Only SHA-256 digests of the keys are rendered: the config
+// lands in a ConfigMap, readable by far more subjects than the Secret.
+func renderBridgeConfig(e *v1alpha1.ApiExposure, topics map[string]*v1alpha1.MessageTopic, broker *v1alpha1.MessageBroker, apiKeys map[string][]byte) (*bridgeconfig.Config, error) {
 	cfg := &bridgeconfig.Config{
 		Namespace: e.Namespace,
 		Name:      e.Name,
 		Kafka:     bridgeconfig.Kafka{BootstrapServers: broker.Spec.Kafka.BootstrapServers, ClientID: broker.Spec.Kafka.ClientID},
 		HTTPPort:  restPort(e),
 		GRPCPort:  grpcPort(e),
+		RateLimit: renderRateLimit(e.Spec.RateLimit),
+	}
+	if c := e.Spec.REST.CORS; c != nil {
+		cfg.CORS = &bridgeconfig.CORS{AllowedOrigins: c.AllowedOrigins, AllowedHeaders: c.AllowedHeaders, MaxAgeSeconds: c.MaxAgeSeconds}
+	}
+	if a := e.Spec.Auth; a != nil {
+		cfg.Auth = &bridgeconfig.Auth{}
+		for _, k := range a.Keys {
+			secret, ok := apiKeys[k.Name]
+			if !ok || len(secret) == 0 {
+				return nil, fmt.Errorf("auth: Secret %s has no key %q", a.APIKeysSecretRef.Name, k.Name)
+			}
+			sum := sha256.Sum256(secret)
+			key := bridgeconfig.APIKey{Name: k.Name, SHA256: hex.EncodeToString(sum[:]), RateLimit: renderRateLimit(k.RateLimit)}
+			for _, g := range k.Grants {
+				grant := bridgeconfig.Grant{Version: g.Version, Route: g.Route}
+				for _, op := range g.Operations {
+					grant.Operations = append(grant.Operations, bridgeconfig.Operation(op))
+				}
+				key.Grants = append(key.Grants, grant)
+			}
+			cfg.Auth.Keys = append(cfg.Auth.Keys, key)
+		}
 	}
 	for _, v := range e.Spec.Versions {
 		version := bridgeconfig.Version{Name: v.Name, Deprecated: v.Deprecated}
 		if v.Sunset != nil {
 			sunset := v.Sunset.UTC().Truncate(time.Second)
 			version.Sunset = &sunset
+		}
+		if v.Deprecated {
+			since := e.CreationTimestamp.UTC().Truncate(time.Second)
+			if v.DeprecatedSince != nil {
+				since = v.DeprecatedSince.UTC().Truncate(time.Second)
+			}
+			version.DeprecatedSince = &since
 		}
 		for _, r := range v.Routes {
 			t, ok := topics[r.TopicRef.Name]
@@ -90,6 +138,13 @@ func renderBridgeConfig(e *v1alpha1.ApiExposure, topics map[string]*v1alpha1.Mes
 		cfg.Versions = append(cfg.Versions, version)
 	}
 	return cfg, nil
+}
+
+func renderRateLimit(r *v1alpha1.RateLimitSpec) *bridgeconfig.RateLimit {
+	if r == nil {
+		return nil
+	}
+	return &bridgeconfig.RateLimit{RequestsPerSecond: r.RequestsPerSecond, Burst: r.Burst}
 }
 
 func restPort(e *v1alpha1.ApiExposure) int32 {
@@ -134,6 +189,17 @@ func bridgeConfigMap(e *v1alpha1.ApiExposure, rendered []byte) (*corev1ac.Config
 		WithLabels(bridgeLabels(e)).
 		WithOwnerReferences(ownerReference(e)).
 		WithData(map[string]string{bridgeconfig.FileName: string(rendered)})
+	return cm, withAppliedHash(cm, func(a map[string]string) { cm.WithAnnotations(a) })
+}
+
+// openAPIConfigMap publishes the exposure's OpenAPI document for portals and GitOps diffs.
+func openAPIConfigMap(e *v1alpha1.ApiExposure, doc []byte) (*corev1ac.ConfigMapApplyConfiguration, error) {
+	labels := bridgeLabels(e)
+	labels["app.kubernetes.io/component"] = "openapi"
+	cm := corev1ac.ConfigMap(openAPIName(e.Name), e.Namespace).
+		WithLabels(labels).
+		WithOwnerReferences(ownerReference(e)).
+		WithData(map[string]string{openAPIKey: string(doc)})
 	return cm, withAppliedHash(cm, func(a map[string]string) { cm.WithAnnotations(a) })
 }
 

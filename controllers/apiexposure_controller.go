@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/junction-dev/junction/api/v1alpha1"
+	"github.com/junction-dev/junction/internal/openapi"
 )
 
 // fieldOwner is the server-side apply field manager for everything Junction writes.
@@ -25,6 +26,9 @@ const fieldOwner = client.FieldOwner("junction")
 
 // topicRefIndex indexes ApiExposures by the MessageTopics their routes name.
 const topicRefIndex = "spec.versions.routes.topicRef.name"
+
+// secretRefIndex indexes ApiExposures by the Secret holding their API keys.
+const secretRefIndex = "spec.auth.apiKeysSecretRef.name"
 
 // ApiExposureReconciler runs a bridge (ConfigMap, Deployment, Service) for each ApiExposure.
 type ApiExposureReconciler struct {
@@ -39,6 +43,8 @@ type exposureScope struct {
 	exposure   *v1alpha1.ApiExposure
 	topics     map[string]*v1alpha1.MessageTopic
 	broker     *v1alpha1.MessageBroker
+	apiKeys    map[string][]byte // data of the auth Secret; nil without auth
+	openAPI    string            // name of the applied OpenAPI ConfigMap
 	deployment *appsv1.Deployment
 	outcome    *outcome
 }
@@ -48,6 +54,7 @@ type exposureStep func(ctx context.Context, s *exposureScope) (ctrl.Result, erro
 // +kubebuilder:rbac:groups=messaging.junction.dev,resources=apiexposures,verbs=get;list;watch
 // +kubebuilder:rbac:groups=messaging.junction.dev,resources=apiexposures/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=configmaps;services,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch
 
 // Reconcile renders the bridge of an exposure and reports whether it serves.
@@ -71,7 +78,7 @@ func (r *ApiExposureReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 			err = reconcile.TerminalError(errors.New(s.outcome.message))
 		}
 	}()
-	for _, step := range []exposureStep{r.getTopics, r.applyChildren, r.observeDeployment} {
+	for _, step := range []exposureStep{r.getTopics, r.getAPIKeys, r.applyChildren, r.observeDeployment} {
 		res, err := step(ctx, s)
 		if err != nil || s.outcome != nil || !res.IsZero() {
 			return res, err
@@ -122,6 +129,37 @@ func (r *ApiExposureReconciler) getTopics(ctx context.Context, s *exposureScope)
 	return ctrl.Result{}, nil
 }
 
+// getAPIKeys reads the auth Secret. A missing Secret is a dependency to wait for (it may be
+// created by another tool after the exposure), not a user error.
+func (r *ApiExposureReconciler) getAPIKeys(ctx context.Context, s *exposureScope) (ctrl.Result, error) {
+	a := s.exposure.Spec.Auth
+	if a == nil {
+		return ctrl.Result{}, nil
+	}
+	secret := &corev1.Secret{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: s.exposure.Namespace, Name: a.APIKeysSecretRef.Name}, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			s.outcome = &outcome{kind: outcomeWaiting, reason: "SecretNotFound",
+				message: fmt.Sprintf("API key Secret %q does not exist", a.APIKeysSecretRef.Name)}
+			return ctrl.Result{RequeueAfter: dependencyRecheck}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	var missing []string
+	for _, k := range a.Keys {
+		if len(secret.Data[k.Name]) == 0 {
+			missing = append(missing, k.Name)
+		}
+	}
+	if len(missing) > 0 {
+		s.outcome = &outcome{kind: outcomeWaiting, reason: "APIKeyNotFound",
+			message: fmt.Sprintf("Secret %q has no (or an empty) entry for API key(s): %s", a.APIKeysSecretRef.Name, strings.Join(missing, ", "))}
+		return ctrl.Result{RequeueAfter: dependencyRecheck}, nil
+	}
+	s.apiKeys = secret.Data
+	return ctrl.Result{}, nil
+}
+
 // referencedTopics lists the MessageTopic names the exposure's routes use, sorted, once each.
 func referencedTopics(e *v1alpha1.ApiExposure) []string {
 	var names []string
@@ -139,7 +177,16 @@ func referencedTopics(e *v1alpha1.ApiExposure) []string {
 // applyChildren server-side applies the ConfigMap, Deployment and Service, skipping any whose
 // last applied configuration is unchanged.
 func (r *ApiExposureReconciler) applyChildren(ctx context.Context, s *exposureScope) (ctrl.Result, error) {
-	cfg, err := renderBridgeConfig(s.exposure, s.topics, s.broker)
+	cfg, err := renderBridgeConfig(s.exposure, s.topics, s.broker, s.apiKeys)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	doc, err := openapi.Build(cfg)
+	if err != nil {
+		s.outcome = &outcome{kind: outcomeStalled, reason: "InvalidOpenAPI", message: err.Error()}
+		return ctrl.Result{}, nil
+	}
+	ocm, err := openAPIConfigMap(s.exposure, doc)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -163,6 +210,11 @@ func (r *ApiExposureReconciler) applyChildren(ctx context.Context, s *exposureSc
 	if err := r.applyIfChanged(ctx, &corev1.ConfigMap{}, name, cm.Annotations, cm); err != nil {
 		return ctrl.Result{}, err
 	}
+	oname := types.NamespacedName{Namespace: s.exposure.Namespace, Name: openAPIName(s.exposure.Name)}
+	if err := r.applyIfChanged(ctx, &corev1.ConfigMap{}, oname, ocm.Annotations, ocm); err != nil {
+		return ctrl.Result{}, err
+	}
+	s.openAPI = oname.Name
 	if err := r.applyIfChanged(ctx, &appsv1.Deployment{}, name, deploy.Annotations, deploy); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -197,6 +249,15 @@ func (r *ApiExposureReconciler) observeDeployment(ctx context.Context, s *exposu
 
 // SetupWithManager registers the reconciler: it owns its children and wakes when a topic changes.
 func (r *ApiExposureReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ApiExposure{}, secretRefIndex,
+		func(o client.Object) []string {
+			if a := o.(*v1alpha1.ApiExposure).Spec.Auth; a != nil {
+				return []string{a.APIKeysSecretRef.Name}
+			}
+			return nil
+		}); err != nil {
+		return err
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ApiExposure{}, topicRefIndex,
 		func(o client.Object) []string { return referencedTopics(o.(*v1alpha1.ApiExposure)) }); err != nil {
 		return err
@@ -207,13 +268,22 @@ func (r *ApiExposureReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Watches(&v1alpha1.MessageTopic{}, handler.EnqueueRequestsFromMapFunc(r.exposuresOfTopic)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.exposuresOfSecret)).
 		Named("apiexposure").
 		Complete(r)
 }
 
 func (r *ApiExposureReconciler) exposuresOfTopic(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.exposuresBy(ctx, o, topicRefIndex)
+}
+
+func (r *ApiExposureReconciler) exposuresOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.exposuresBy(ctx, o, secretRefIndex)
+}
+
+func (r *ApiExposureReconciler) exposuresBy(ctx context.Context, o client.Object, index string) []reconcile.Request {
 	var list v1alpha1.ApiExposureList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{topicRefIndex: o.GetName()}); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{index: o.GetName()}); err != nil {
 		return nil
 	}
 	reqs := make([]reconcile.Request, 0, len(list.Items))

@@ -35,6 +35,9 @@ func setExposureStatus(e *v1alpha1.ApiExposure, s *exposureScope, err error) {
 			e.Status.ServedVersions = append(e.Status.ServedVersions, v.Name)
 		}
 	}
+	if s.openAPI != "" {
+		e.Status.OpenAPIConfigMap = s.openAPI
+	}
 	applyOutcome(&e.Status.Conditions, &e.Status.ObservedGeneration, e.Generation, o)
 }
 

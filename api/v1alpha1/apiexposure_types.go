@@ -44,10 +44,114 @@ type ApiExposureSpec struct {
 	// resources of the bridge container.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// auth requires an API key on every route when set; without it the routes are open.
+	// +optional
+	Auth *AuthSpec `json:"auth,omitempty"`
+
+	// rateLimit bounds the requests of all clients together, per bridge replica.
+	// +optional
+	RateLimit *RateLimitSpec `json:"rateLimit,omitempty"`
+}
+
+// AuthSpec names the Secret holding the API keys and what each key may do.
+type AuthSpec struct {
+	// apiKeysSecretRef names a Secret (same namespace) whose data maps a key name to the API
+	// key itself. The operator renders only SHA-256 digests into the bridge config.
+	// +required
+	APIKeysSecretRef LocalObjectReference `json:"apiKeysSecretRef"`
+
+	// keys grant routes and operations to the keys of the Secret, by name. A Secret entry
+	// not listed here is refused (403); a listed name missing from the Secret is an error.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=256
+	// +listType=map
+	// +listMapKey=name
+	Keys []APIKeyGrant `json:"keys"`
+}
+
+// APIKeyGrant is what one API key may do.
+type APIKeyGrant struct {
+	// name is the data key of the API key in the Secret; it appears in logs instead of the key.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Name string `json:"name"`
+
+	// grants are the routes and operations the key may use.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	Grants []Grant `json:"grants"`
+
+	// rateLimit bounds this key's requests, per bridge replica.
+	// +optional
+	RateLimit *RateLimitSpec `json:"rateLimit,omitempty"`
+}
+
+// Grant allows operations on a route of a version; "*" matches every version or route.
+type Grant struct {
+	// version is a version name or "*".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Version string `json:"version"`
+
+	// route is a route name or "*".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Route string `json:"route"`
+
+	// operations the key may use there.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=2
+	// +listType=set
+	Operations []Operation `json:"operations"`
+}
+
+// RateLimitSpec is a token bucket.
+type RateLimitSpec struct {
+	// requestsPerSecond is the sustained rate.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	RequestsPerSecond int32 `json:"requestsPerSecond"`
+
+	// burst is how many requests may arrive at once; defaults to requestsPerSecond.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	Burst int32 `json:"burst,omitempty"`
+}
+
+// CORSSpec is the browser cross-origin policy of the REST API.
+type CORSSpec struct {
+	// allowedOrigins are exact origins (https://shop.example) or "*".
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=set
+	AllowedOrigins []string `json:"allowedOrigins"`
+
+	// allowedHeaders are extra request headers browsers may send.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=set
+	AllowedHeaders []string `json:"allowedHeaders,omitempty"`
+
+	// maxAgeSeconds is how long browsers may cache a preflight answer.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=86400
+	MaxAgeSeconds int32 `json:"maxAgeSeconds,omitempty"`
 }
 
 // ApiVersion is one version of the API, e.g. v1.
 // +kubebuilder:validation:XValidation:rule="!has(self.sunset) || self.deprecated",message="sunset requires deprecated: true"
+// +kubebuilder:validation:XValidation:rule="!has(self.deprecatedSince) || self.deprecated",message="deprecatedSince requires deprecated: true"
 type ApiVersion struct {
 	// name is the path segment of the version.
 	// +required
@@ -59,6 +163,11 @@ type ApiVersion struct {
 	// deprecated marks the version as deprecated in headers and in the OpenAPI document.
 	// +optional
 	Deprecated bool `json:"deprecated,omitempty"`
+
+	// deprecatedSince is the date announced in the Deprecation header (RFC 9745); defaults
+	// to the creation time of the ApiExposure.
+	// +optional
+	DeprecatedSince *metav1.Time `json:"deprecatedSince,omitempty"`
 
 	// sunset is when the version stops being served.
 	// +optional
@@ -102,6 +211,10 @@ type RESTSpec struct {
 	// +kubebuilder:validation:Minimum=1024
 	// +kubebuilder:validation:Maximum=65535
 	Port int32 `json:"port,omitempty"`
+
+	// cors answers browser preflights for the listed origins.
+	// +optional
+	CORS *CORSSpec `json:"cors,omitempty"`
 }
 
 // GRPCSpec configures the bridge's gRPC listener.
@@ -134,6 +247,11 @@ type ApiExposureStatus struct {
 	// +optional
 	// +listType=atomic
 	ServedVersions []string `json:"servedVersions,omitempty"`
+
+	// openAPIConfigMap names the ConfigMap (same namespace) holding the generated OpenAPI
+	// document under the key openapi.json.
+	// +optional
+	OpenAPIConfigMap string `json:"openAPIConfigMap,omitempty"`
 }
 
 // Endpoints are the addresses clients use.
