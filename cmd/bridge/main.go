@@ -28,6 +28,8 @@ func run(log *slog.Logger) error {
 	configPath := flag.String("config", "", "path to the rendered bridge config ("+bridgeconfig.FileName+"); required")
 	httpAddr := flag.String("http-addr", "", "REST listen address (default \":\" + httpPort from the config)")
 	grpcAddr := flag.String("grpc-addr", "", "gRPC listen address (default \":\" + grpcPort from the config)")
+	maxInFlight := flag.Int("max-in-flight", 0, "publish requests served at once before answering 503 (default 256)")
+	maxInFlightBytes := flag.Int64("max-in-flight-bytes", 0, "request body bytes held at once before answering 503 (default 64 MiB)")
 	flag.Parse()
 	if *configPath == "" {
 		return errors.New("--config is required")
@@ -54,5 +56,6 @@ func run(log *slog.Logger) error {
 		_ = hl.Close()
 		return err
 	}
-	return bridge.Run(ctx, cfg, bridge.Options{HTTPListener: hl, GRPCListener: gl, Logger: log})
+	return bridge.Run(ctx, cfg, bridge.Options{HTTPListener: hl, GRPCListener: gl, Logger: log,
+		Limits: bridge.Limits{MaxInFlight: *maxInFlight, MaxInFlightBytes: *maxInFlightBytes}})
 }
