@@ -1,0 +1,353 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/junction-dev/junction/api/v1alpha1"
+	"github.com/junction-dev/junction/internal/kafka"
+	"github.com/junction-dev/junction/test/e2e/kafkaharness"
+)
+
+const converge = 60 * time.Second
+
+// Behaviour 1: only listed keys are managed; out-of-band changes to them are reverted on resync
+// with an event; unmanaged overrides and broker defaults are left alone; a key removed from the
+// spec returns to the broker default.
+func TestTopic1ConfigOwnershipAndDriftRevert(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	e := startOperator(t, kafkaharness.Start(t, 1), 3*time.Second)
+	topic := e.topic("drift", 1, 1, map[string]v1alpha1.ConfigValue{"retention.ms": "3600000", "cleanup.policy": "delete"})
+	g.Expect(e.client.Create(ctx, topic)).To(Succeed())
+	e.waitReady(t, topic, converge)
+
+	// Someone changes a managed key and sets an unmanaged one, incrementally.
+	g.Expect(e.admin.AlterTopicConfig(ctx, "drift", map[string]string{"retention.ms": "5000", "segment.ms": "600000"}, nil)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		state, err := e.admin.DescribeTopic(ctx, "drift")
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(state.Config).To(HaveKeyWithValue("retention.ms", "3600000"))
+		g.Expect(state.Config).To(HaveKeyWithValue("segment.ms", "600000"), "an unmanaged key is never touched")
+		g.Expect(e.events(g, topic, "DriftReverted")).To(ContainElement(ContainSubstring(`retention.ms "5000" -> "3600000"`)))
+	}, converge, 500*time.Millisecond).Should(Succeed())
+
+	// Removing a key from the spec returns it to the broker default (no topic-level override).
+	g.Expect(e.client.Get(ctx, client.ObjectKeyFromObject(topic), topic)).To(Succeed())
+	patch := client.MergeFrom(topic.DeepCopy())
+	topic.Spec.Config = map[string]v1alpha1.ConfigValue{"retention.ms": "3600000"}
+	g.Expect(e.client.Patch(ctx, topic, patch)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		state, err := e.admin.DescribeTopic(ctx, "drift")
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(state.Config).NotTo(HaveKey("cleanup.policy"))
+		g.Expect(state.Config).To(HaveKeyWithValue("segment.ms", "600000"))
+	}, converge, 500*time.Millisecond).Should(Succeed())
+	e.waitReady(t, topic, converge)
+	g.Expect(topic.Status.ManagedConfig).To(Equal([]string{"retention.ms"}))
+}
+
+// Behaviour 2: a value Kafka rejects stalls the topic naming the key and the broker's reason,
+// changes nothing else, and fixing the spec recovers.
+func TestTopic2BadConfigValueStallsAndRecovers(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	e := startOperator(t, kafkaharness.Start(t, 1), time.Minute)
+	topic := e.topic("badvalue", 2, 1, map[string]v1alpha1.ConfigValue{"retention.ms": "3600000"})
+	g.Expect(e.client.Create(ctx, topic)).To(Succeed())
+	e.waitReady(t, topic, converge)
+
+	patch := client.MergeFrom(topic.DeepCopy())
+	topic.Spec.Partitions = 2
+	topic.Spec.Config = map[string]v1alpha1.ConfigValue{"retention.ms": "1d"}
+	g.Expect(e.client.Patch(ctx, topic, patch)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		c := e.ready(g, topic)
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal("InvalidConfig"))
+		g.Expect(c.Message).To(ContainSubstring(`retention.ms="1d"`))
+		g.Expect(meta.IsStatusConditionTrue(topic.Status.Conditions, v1alpha1.ConditionStalled)).To(BeTrue())
+	}, converge, 200*time.Millisecond).Should(Succeed())
+	t.Logf("message: %s", meta.FindStatusCondition(topic.Status.Conditions, v1alpha1.ConditionReady).Message)
+	state, err := e.admin.DescribeTopic(ctx, "badvalue")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(state.Config).To(HaveKeyWithValue("retention.ms", "3600000"))
+	g.Expect(state.Partitions).To(Equal(int32(2)))
+
+	patch = client.MergeFrom(topic.DeepCopy())
+	topic.Spec.Config = map[string]v1alpha1.ConfigValue{"retention.ms": "86400000"}
+	g.Expect(e.client.Patch(ctx, topic, patch)).To(Succeed())
+	e.waitReady(t, topic, converge)
+	g.Expect(meta.FindStatusCondition(topic.Status.Conditions, v1alpha1.ConditionStalled)).To(BeNil())
+	state, err = e.admin.DescribeTopic(ctx, "badvalue")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(state.Config).To(HaveKeyWithValue("retention.ms", "86400000"))
+
+	// Unquoted numbers are refused at admission with a message saying to quote them.
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "messaging.junction.dev/v1alpha1", "kind": "MessageTopic",
+		"metadata": map[string]any{"name": "unquoted", "namespace": e.namespace},
+		"spec": map[string]any{"brokerRef": map[string]any{"name": "kafka"}, "partitions": int64(1), "replicationFactor": int64(1),
+			"config": map[string]any{"retention.ms": int64(604800000)}},
+	}}
+	g.Expect(e.client.Create(ctx, u)).To(MatchError(ContainSubstring("quote numbers")))
+}
+
+// Behaviour 3: partitions only grow. A decrease is refused at admission, and at reconcile for a
+// topic that already has more: Stalled with both numbers, stable over resyncs, data kept.
+func TestTopic3PartitionsOnlyGrow(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	cluster := kafkaharness.Start(t, 1)
+	e := startOperator(t, cluster, 2*time.Second)
+
+	// Admission refuses a decrease of the object.
+	grow := e.topic("grow", 2, 1, nil)
+	g.Expect(e.client.Create(ctx, grow)).To(Succeed())
+	e.waitReady(t, grow, converge)
+	patch := client.MergeFrom(grow.DeepCopy())
+	grow.Spec.Partitions = 1
+	g.Expect(e.client.Patch(ctx, grow, patch)).To(MatchError(ContainSubstring("partitions cannot decrease")))
+	g.Expect(e.client.Get(ctx, client.ObjectKeyFromObject(grow), grow)).To(Succeed())
+	patch = client.MergeFrom(grow.DeepCopy())
+	grow.Spec.Partitions = 4
+	g.Expect(e.client.Patch(ctx, grow, patch)).To(Succeed())
+	e.waitReady(t, grow, converge)
+	g.Expect(grow.Status.Partitions).To(Equal(int32(4)))
+
+	// A pre-existing topic with more partitions than the spec: stalled, never shrunk or recreated.
+	g.Expect(e.admin.CreateTopic(ctx, kafka.TopicSpec{Name: "wide", Partitions: 6, ReplicationFactor: 1})).To(Succeed())
+	produceOne(t, cluster, "wide")
+	before, err := e.admin.DescribeTopic(ctx, "wide")
+	g.Expect(err).NotTo(HaveOccurred())
+	wide := e.topic("wide", 3, 1, nil)
+	g.Expect(e.client.Create(ctx, wide)).To(Succeed())
+	var first metav1.Condition
+	g.Eventually(func(g Gomega) {
+		c := e.ready(g, wide)
+		g.Expect(c.Reason).To(Equal("PartitionDecreaseNotSupported"))
+		g.Expect(c.Message).To(Equal("partitions cannot decrease: topic wide has 6, spec asks for 3"))
+		first = *meta.FindStatusCondition(wide.Status.Conditions, v1alpha1.ConditionStalled)
+	}, converge, 200*time.Millisecond).Should(Succeed())
+	// Stable across several resyncs (2s each): same message, same transition time.
+	g.Consistently(func(g Gomega) {
+		g.Expect(e.client.Get(ctx, client.ObjectKeyFromObject(wide), wide)).To(Succeed())
+		stalled := meta.FindStatusCondition(wide.Status.Conditions, v1alpha1.ConditionStalled)
+		g.Expect(stalled).NotTo(BeNil())
+		g.Expect(stalled.Message).To(Equal(first.Message))
+		g.Expect(stalled.LastTransitionTime).To(Equal(first.LastTransitionTime))
+	}, 7*time.Second, time.Second).Should(Succeed())
+	after, err := e.admin.DescribeTopic(ctx, "wide")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(after.Partitions).To(Equal(int32(6)))
+	g.Expect(after.ID).To(Equal(before.ID), "the topic was never recreated")
+	g.Expect(endOffsetSum(t, cluster, "wide")).To(Equal(int64(1)), "the record is still there")
+}
+
+// Behaviour 5: two MessageTopics naming one Kafka topic: the older owns it, the other reports
+// ResourceConflict naming the owner, and deleting the other never touches the topic.
+func TestTopic5OneOwnerPerKafkaTopic(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	cluster := kafkaharness.Start(t, 1)
+	e := startOperator(t, cluster, time.Minute)
+	owner := e.topic("owner", 2, 1, nil)
+	owner.Spec.TopicName = "shared"
+	g.Expect(e.client.Create(ctx, owner)).To(Succeed())
+	e.waitReady(t, owner, converge)
+	produceOne(t, cluster, "shared")
+
+	time.Sleep(1100 * time.Millisecond) // creationTimestamp has one-second resolution
+	other := e.topic("other", 2, 1, nil)
+	other.Spec.TopicName = "shared"
+	g.Expect(e.client.Create(ctx, other)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		c := e.ready(g, other)
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal("ResourceConflict"))
+		g.Expect(c.Message).To(ContainSubstring(`MessageTopic "owner"`))
+	}, converge, 200*time.Millisecond).Should(Succeed())
+
+	g.Expect(e.client.Delete(ctx, other)).To(Succeed())
+	g.Eventually(func() bool {
+		err := e.client.Get(ctx, client.ObjectKeyFromObject(other), other)
+		return err != nil && client.IgnoreNotFound(err) == nil
+	}, converge, 200*time.Millisecond).Should(BeTrue())
+	g.Expect(endOffsetSum(t, cluster, "shared")).To(Equal(int64(1)))
+	e.waitReady(t, owner, converge)
+}
+
+// Behaviour 7: deleting a MessageTopic and creating one with the same name converges to a new,
+// empty topic (Kafka deletes asynchronously).
+func TestTopic7DeleteAndRecreateGivesEmptyTopic(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	cluster := kafkaharness.Start(t, 1)
+	e := startOperator(t, cluster, 5*time.Second)
+	topic := e.topic("recycle", 1, 1, nil)
+	g.Expect(e.client.Create(ctx, topic.DeepCopy())).To(Succeed())
+	e.waitReady(t, topic, converge)
+	oldID := topic.Status.TopicID
+	produceOne(t, cluster, "recycle")
+
+	g.Expect(e.client.Delete(ctx, topic)).To(Succeed())
+	g.Eventually(func() bool {
+		err := e.client.Get(ctx, client.ObjectKeyFromObject(topic), &v1alpha1.MessageTopic{})
+		return err != nil && client.IgnoreNotFound(err) == nil
+	}, converge, 200*time.Millisecond).Should(BeTrue())
+
+	again := e.topic("recycle", 1, 1, nil)
+	g.Expect(e.client.Create(ctx, again)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		e.waitReady(t, again, converge)
+		g.Expect(again.Status.TopicID).NotTo(Equal(oldID))
+	}, converge, time.Second).Should(Succeed())
+	g.Expect(endOffsetSum(t, cluster, "recycle")).To(Equal(int64(0)))
+}
+
+// Behaviour 8: the pause annotation stops all writes to Kafka, and status says so.
+func TestTopic8PauseStopsKafkaWrites(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	e := startOperator(t, kafkaharness.Start(t, 1), 2*time.Second)
+	topic := e.topic("pausable", 1, 1, map[string]v1alpha1.ConfigValue{"retention.ms": "3600000"})
+	g.Expect(e.client.Create(ctx, topic)).To(Succeed())
+	e.waitReady(t, topic, converge)
+
+	patch := client.MergeFrom(topic.DeepCopy())
+	topic.Annotations = map[string]string{v1alpha1.ReconcileAnnotation: v1alpha1.ReconcilePaused}
+	topic.Spec.Partitions = 3
+	g.Expect(e.client.Patch(ctx, topic, patch)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		c := e.ready(g, topic)
+		g.Expect(c.Reason).To(Equal("ReconcilePaused"))
+	}, converge, 200*time.Millisecond).Should(Succeed())
+	g.Expect(e.admin.AlterTopicConfig(ctx, "pausable", map[string]string{"retention.ms": "5000"}, nil)).To(Succeed())
+	g.Consistently(func(g Gomega) {
+		state, err := e.admin.DescribeTopic(ctx, "pausable")
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(state.Partitions).To(Equal(int32(1)))
+		g.Expect(state.Config).To(HaveKeyWithValue("retention.ms", "5000"))
+	}, 5*time.Second, time.Second).Should(Succeed())
+
+	patch = client.MergeFrom(topic.DeepCopy())
+	delete(topic.Annotations, v1alpha1.ReconcileAnnotation)
+	g.Expect(e.client.Patch(ctx, topic, patch)).To(Succeed())
+	e.waitReady(t, topic, converge)
+	g.Expect(topic.Status.Partitions).To(Equal(int32(3)))
+}
+
+// Behaviour 9: with Kafka down the operator stays up, topics report KafkaUnavailable, and
+// they converge when the broker returns.
+func TestTopic9KafkaOutage(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	cluster := kafkaharness.Start(t, 1)
+	e := startOperator(t, cluster, 2*time.Second)
+	broker := &v1alpha1.MessageBroker{}
+	g.Expect(e.client.Get(ctx, client.ObjectKey{Namespace: e.namespace, Name: "kafka"}, broker)).To(Succeed())
+	e.waitReady(t, broker, converge)
+
+	id := cluster.Brokers()[0].ID
+	g.Expect(cluster.StopBroker(id)).To(Succeed())
+	topic := e.topic("during-outage", 1, 1, nil)
+	g.Expect(e.client.Create(ctx, topic)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		c := e.ready(g, topic)
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal("KafkaUnavailable"))
+	}, 2*converge, 500*time.Millisecond).Should(Succeed())
+
+	g.Expect(cluster.StartBroker(id)).To(Succeed())
+	e.waitReady(t, topic, 2*converge)
+	// The test's own admin reconnects on its next request after the restart.
+	g.Eventually(func() error {
+		_, err := e.admin.DescribeTopic(ctx, "during-outage")
+		return err
+	}, converge, time.Second).Should(Succeed())
+}
+
+// Behaviour 12: status a GitOps tool reads: kstatus computes Current for a Ready topic.
+func TestTopic12StatusIsCurrentUnderKstatus(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	e := startOperator(t, kafkaharness.Start(t, 1), time.Minute)
+	topic := e.topic("gitops", 2, 1, map[string]v1alpha1.ConfigValue{"retention.ms": "3600000"})
+	g.Expect(e.client.Create(ctx, topic)).To(Succeed())
+	e.waitReady(t, topic, converge)
+	g.Expect(topic.Status.TopicName).To(Equal("gitops"))
+	g.Expect(topic.Status.TopicID).NotTo(BeEmpty())
+	g.Expect(topic.Status.Partitions).To(Equal(int32(2)))
+	g.Expect(topic.Status.ReplicationFactor).To(Equal(int32(1)))
+
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(topic)
+	g.Expect(err).NotTo(HaveOccurred())
+	res, err := status.Compute(&unstructured.Unstructured{Object: obj})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Status).To(Equal(status.CurrentStatus), res.Message)
+
+	// A stalled topic computes to Failed, so a GitOps tool stops waiting and reports it.
+	bad := e.topic("gitops-bad", 1, 1, map[string]v1alpha1.ConfigValue{"retention.ms": "soon"})
+	g.Expect(e.client.Create(ctx, bad)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(e.client.Get(ctx, client.ObjectKeyFromObject(bad), bad)).To(Succeed())
+		obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(bad)
+		g.Expect(err).NotTo(HaveOccurred())
+		res, err := status.Compute(&unstructured.Unstructured{Object: obj})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(res.Status).To(Equal(status.FailedStatus), res.Message)
+	}, converge, 200*time.Millisecond).Should(Succeed())
+}
+
+// produceOne writes one record to topic with an idempotent acks=all producer.
+func produceOne(t *testing.T, cluster *kafkaharness.Cluster, topic string) {
+	t.Helper()
+	cfg := kafkaharness.SaramaConfig()
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Return.Successes = true
+	cfg.Net.MaxOpenRequests = 1
+	p, err := sarama.NewSyncProducer(cluster.BootstrapServers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder("kept")}); err != nil {
+		t.Fatalf("produce to %s: %v", topic, err)
+	}
+}
+
+// endOffsetSum is the number of records ever written to topic (sum of partition end offsets).
+func endOffsetSum(t *testing.T, cluster *kafkaharness.Cluster, topic string) int64 {
+	t.Helper()
+	c, err := sarama.NewClient(cluster.BootstrapServers, kafkaharness.SaramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	parts, err := c.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, p := range parts {
+		off, err := c.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum += off
+	}
+	return sum
+}
