@@ -263,11 +263,10 @@ func (r *MessageTopicReconciler) execute(ctx context.Context, s *topicScope, pla
 	}
 	if len(plan.SetConfig) > 0 || len(plan.RemoveConfig) > 0 {
 		if err := s.admin.AlterTopicConfig(ctx, name, plan.SetConfig, plan.RemoveConfig); err != nil {
-			return fmt.Errorf("updating config of topic %s (set %s; reset %s): %w", name,
-				formatConfig(plan.SetConfig), strings.Join(plan.RemoveConfig, ", "), err)
+			return fmt.Errorf("updating config of topic %s (%s): %w", name, describeConfigChange(plan), err)
 		}
 		r.Recorder.Eventf(s.topic, nil, corev1.EventTypeNormal, "ConfigUpdated", "Update",
-			"topic %s: set %s; reset %s", name, formatConfig(plan.SetConfig), strings.Join(plan.RemoveConfig, ", "))
+			"topic %s: %s", name, describeConfigChange(plan))
 		if reverted := revertedDrift(s.observed.Config, plan.SetConfig, s.topic.Status.ManagedConfig); reverted != "" {
 			r.Recorder.Eventf(s.topic, nil, corev1.EventTypeNormal, "DriftReverted", "Update",
 				"topic %s: reverted out-of-band change: %s", name, reverted)
@@ -404,6 +403,18 @@ func managedConfigKeys(config map[string]string) []string {
 		return nil
 	}
 	return keys
+}
+
+// describeConfigChange says what a plan sets and resets, e.g. `set retention.ms="1d"; reset segment.ms`.
+func describeConfigChange(plan topicPlan) string {
+	var parts []string
+	if len(plan.SetConfig) > 0 {
+		parts = append(parts, "set "+formatConfig(plan.SetConfig))
+	}
+	if len(plan.RemoveConfig) > 0 {
+		parts = append(parts, "reset "+strings.Join(plan.RemoveConfig, ", "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // formatConfig renders config keys and values in key order, e.g. `retention.ms="1d"`.
