@@ -11,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/junction-dev/junction/api/v1alpha1"
@@ -24,8 +25,12 @@ type Options struct {
 	// MetricsAddr and ProbeAddr are listen addresses; "0" disables the server.
 	MetricsAddr string
 	ProbeAddr   string
+	// MetricsSecure serves metrics over HTTPS to callers the API server authorizes for GET /metrics.
+	MetricsSecure bool
 	// LeaderElection lets several replicas run with one active.
 	LeaderElection bool
+	// LeaderElectionNamespace holds the Lease; empty means the pod's own namespace (in-cluster only).
+	LeaderElectionNamespace string
 	// SyncPeriod is how often every object is reconciled even without changes; 0 means 10 minutes.
 	SyncPeriod time.Duration
 	// BridgeImage is the image of the bridge Deployments.
@@ -77,13 +82,20 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if metricsAddr == "" {
 		metricsAddr = "0"
 	}
+	metrics := metricsserver.Options{BindAddress: metricsAddr}
+	if opts.MetricsSecure {
+		// A self-signed certificate unless one is mounted; TokenReview and SubjectAccessReview decide who reads.
+		metrics.SecureServing = true
+		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 NewScheme(),
-		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
-		HealthProbeBindAddress: opts.ProbeAddr,
-		LeaderElection:         opts.LeaderElection,
-		LeaderElectionID:       "junction-manager.messaging.junction.dev",
-		Cache:                  cache.Options{SyncPeriod: &sync},
+		Scheme:                  NewScheme(),
+		Metrics:                 metrics,
+		HealthProbeBindAddress:  opts.ProbeAddr,
+		LeaderElection:          opts.LeaderElection,
+		LeaderElectionID:        "junction-manager.messaging.junction.dev",
+		LeaderElectionNamespace: opts.LeaderElectionNamespace,
+		Cache:                   cache.Options{SyncPeriod: &sync},
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)

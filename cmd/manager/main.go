@@ -17,6 +17,7 @@ import (
 func main() {
 	var opts controllers.Options
 	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8443", `metrics listen address; "0" disables it`)
+	flag.BoolVar(&opts.MetricsSecure, "metrics-secure", true, "serve metrics over HTTPS, only to callers authorized for GET /metrics")
 	flag.StringVar(&opts.ProbeAddr, "health-probe-bind-address", ":8081", "health probe listen address")
 	flag.BoolVar(&opts.LeaderElection, "leader-elect", false, "enable leader election")
 	flag.DurationVar(&opts.SyncPeriod, "sync-period", 0, "full resync period (default 10m)")
