@@ -75,6 +75,9 @@ func RunDemo(ctx context.Context, s *Sandbox, opts DemoOptions) error {
 		s.Say("\n[%d/%d] %s", i+1, len(steps), st.name)
 		t := time.Now()
 		if err := st.run(ctx); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("demo interrupted during step %q", st.name)
+			}
 			return fmt.Errorf("demo step %q failed: %w", st.name, err)
 		}
 		s.Say("      done in %s", since(t))
