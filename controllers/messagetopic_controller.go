@@ -213,7 +213,32 @@ func (r *MessageTopicReconciler) observeTopic(ctx context.Context, s *topicScope
 	default:
 		s.observed = &state
 	}
+	if s.observed == nil || !replicaCountDiffers(s.observed.Replicas, s.topic.Spec.ReplicationFactor) {
+		return ctrl.Result{}, nil
+	}
+	moving, err := s.admin.ReassignmentsInProgress(ctx, state.Name, state.Partitions)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if moving > 0 {
+		s.outcome = &outcome{kind: outcomeWaiting, reason: "ReassigningReplicas", message: fmt.Sprintf(
+			"moving replicas of %d partition(s) of topic %s to replication factor %d", moving, state.Name, s.topic.Spec.ReplicationFactor)}
+		return ctrl.Result{RequeueAfter: reassignmentRecheck}, nil
+	}
 	return ctrl.Result{}, nil
+}
+
+// reassignmentRecheck is how often a replica move is checked on.
+const reassignmentRecheck = 2 * time.Second
+
+// replicaCountDiffers reports whether any partition has other than want replicas.
+func replicaCountDiffers(replicas [][]int32, want int32) bool {
+	for _, r := range replicas {
+		if int32(len(r)) != want {
+			return true
+		}
+	}
+	return false
 }
 
 // desiredTopic is the topic the spec describes.
@@ -239,6 +264,11 @@ func (r *MessageTopicReconciler) applyPlan(ctx context.Context, s *topicScope) (
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
+	}
+	if plan.Reassign != nil {
+		s.outcome = &outcome{kind: outcomeWaiting, reason: "ReassigningReplicas", message: fmt.Sprintf(
+			"moving replicas of topic %s to replication factor %d", s.topic.KafkaTopicName(), s.topic.Spec.ReplicationFactor)}
+		return ctrl.Result{RequeueAfter: reassignmentRecheck}, nil
 	}
 	// Observe again so status reports what Kafka now holds, not what was asked for.
 	return r.observeTopic(ctx, s)
@@ -271,6 +301,13 @@ func (r *MessageTopicReconciler) execute(ctx context.Context, s *topicScope, pla
 			r.Recorder.Eventf(s.topic, nil, corev1.EventTypeNormal, "DriftReverted", "Update",
 				"topic %s: reverted out-of-band change: %s", name, reverted)
 		}
+	}
+	if plan.Reassign != nil {
+		if err := s.admin.ReassignPartitions(ctx, name, plan.Reassign); err != nil {
+			return fmt.Errorf("reassigning replicas of topic %s: %w", name, err)
+		}
+		r.Recorder.Eventf(s.topic, nil, corev1.EventTypeNormal, "ReplicasReassigned", "Update",
+			"topic %s: replication factor %d -> %d, assignment %v", name, s.observed.ReplicationFactor, s.topic.Spec.ReplicationFactor, plan.Reassign)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/junction-dev/junction/internal/kafka"
@@ -16,11 +17,13 @@ type topicPlan struct {
 	// SetConfig and RemoveConfig are incremental config changes.
 	SetConfig    map[string]string
 	RemoveConfig []string
+	// Reassign, when set, is the new replica assignment per partition (replication factor change).
+	Reassign [][]int32
 }
 
 // Empty reports whether the plan changes nothing.
 func (p topicPlan) Empty() bool {
-	return p.Create == nil && p.Partitions == 0 && len(p.SetConfig) == 0 && len(p.RemoveConfig) == 0
+	return p.Create == nil && p.Partitions == 0 && len(p.SetConfig) == 0 && len(p.RemoveConfig) == 0 && p.Reassign == nil
 }
 
 // planError is a change Kafka cannot make; Reason becomes the Stalled condition's reason.
@@ -33,7 +36,7 @@ func (e *planError) Error() string { return e.Message }
 
 const (
 	reasonPartitionDecrease = "PartitionDecreaseNotSupported"
-	reasonReplicationChange = "ReplicationFactorChangeNotSupported"
+	reasonReplicationTooLarge = "ReplicationFactorTooLarge"
 )
 
 // diffTopic compares the desired topic with what Kafka reports. observed is nil when the topic
@@ -54,8 +57,12 @@ func diffTopic(desired kafka.TopicSpec, observed *kafka.TopicState, managed []st
 		plan.Partitions = desired.Partitions
 	}
 	if observed.ReplicationFactor != 0 && desired.ReplicationFactor != observed.ReplicationFactor {
-		return topicPlan{}, &planError{Reason: reasonReplicationChange, Message: fmt.Sprintf(
-			"replicationFactor cannot change yet: topic %s has %d, spec asks for %d", observed.Name, observed.ReplicationFactor, desired.ReplicationFactor)}
+		if int(desired.ReplicationFactor) > len(observed.Brokers) {
+			return topicPlan{}, &planError{Reason: reasonReplicationTooLarge, Message: fmt.Sprintf(
+				"replicationFactor %d exceeds the %d broker(s) of the cluster; topic %s keeps replication factor %d",
+				desired.ReplicationFactor, len(observed.Brokers), observed.Name, observed.ReplicationFactor)}
+		}
+		plan.Reassign = reassign(observed.Replicas, int(desired.ReplicationFactor), observed.Brokers)
 	}
 	for k, v := range desired.Config {
 		if cur, ok := observed.Config[k]; !ok || cur != v {
@@ -75,4 +82,39 @@ func diffTopic(desired kafka.TopicSpec, observed *kafka.TopicState, managed []st
 	}
 	sort.Strings(plan.RemoveConfig)
 	return plan, nil
+}
+
+// reassign gives each partition want replicas: existing replicas stay in order (the preferred
+// leader first), surplus ones are dropped from the end, and missing ones are taken from the
+// brokers holding the fewest replicas so far, lowest id first.
+func reassign(current [][]int32, want int, brokers []int32) [][]int32 {
+	load := map[int32]int{}
+	for _, replicas := range current {
+		for _, b := range replicas {
+			load[b]++
+		}
+	}
+	out := make([][]int32, len(current))
+	for p, replicas := range current {
+		next := append([]int32(nil), replicas...)
+		for len(next) > want {
+			load[next[len(next)-1]]--
+			next = next[:len(next)-1]
+		}
+		for len(next) < want {
+			best := int32(-1)
+			for _, b := range brokers {
+				if slices.Contains(next, b) {
+					continue
+				}
+				if best < 0 || load[b] < load[best] {
+					best = b
+				}
+			}
+			next = append(next, best)
+			load[best]++
+		}
+		out[p] = next
+	}
+	return out
 }

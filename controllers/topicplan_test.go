@@ -12,7 +12,7 @@ import (
 func TestDiffTopic(t *testing.T) {
 	desired := kafka.TopicSpec{Name: "orders", Partitions: 6, ReplicationFactor: 1, Config: map[string]string{"retention.ms": "1000"}}
 	observed := func(partitions int32, config map[string]string) *kafka.TopicState {
-		return &kafka.TopicState{Name: "orders", Partitions: partitions, ReplicationFactor: 1, Config: config}
+		return &kafka.TopicState{Name: "orders", Partitions: partitions, ReplicationFactor: 1, Config: config, Brokers: []int32{1}}
 	}
 	tests := []struct {
 		name     string
@@ -50,4 +50,23 @@ func TestDiffTopic(t *testing.T) {
 			g.Expect(plan.Empty()).To(Equal(tt.want.Empty()))
 		})
 	}
+}
+
+func TestDiffTopicReplicationFactor(t *testing.T) {
+	g := NewWithT(t)
+	observed := &kafka.TopicState{Name: "orders", Partitions: 3, ReplicationFactor: 1,
+		Replicas: [][]int32{{1}, {2}, {3}}, Brokers: []int32{1, 2, 3}}
+
+	plan, err := diffTopic(kafka.TopicSpec{Name: "orders", Partitions: 3, ReplicationFactor: 3}, observed, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(plan.Reassign).To(Equal([][]int32{{1, 2, 3}, {2, 1, 3}, {3, 1, 2}}))
+
+	_, err = diffTopic(kafka.TopicSpec{Name: "orders", Partitions: 3, ReplicationFactor: 5}, observed, nil)
+	g.Expect(err).To(MatchError("replicationFactor 5 exceeds the 3 broker(s) of the cluster; topic orders keeps replication factor 1"))
+}
+
+func TestReassignShrinksFromTheEndAndSpreadsLoad(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(reassign([][]int32{{1, 2, 3}, {2, 3, 1}}, 2, []int32{1, 2, 3})).To(Equal([][]int32{{1, 2}, {2, 3}}))
+	g.Expect(reassign([][]int32{{1}, {1}, {1}}, 2, []int32{1, 2, 3})).To(Equal([][]int32{{1, 2}, {1, 3}, {1, 2}}))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 
 	"github.com/IBM/sarama"
 )
@@ -24,6 +25,12 @@ type Admin interface {
 	AlterTopicConfig(ctx context.Context, name string, set map[string]string, remove []string) error
 	// DeleteTopic deletes a topic; a missing topic is not an error.
 	DeleteTopic(ctx context.Context, name string) error
+	// ReassignPartitions moves the replicas of a topic's partitions: assignment[p] lists the
+	// broker ids that should hold partition p, preferred leader first.
+	ReassignPartitions(ctx context.Context, name string, assignment [][]int32) error
+	// ReassignmentsInProgress counts, among the topic's first partitions partitions, those whose
+	// replicas are still moving.
+	ReassignmentsInProgress(ctx context.Context, name string, partitions int32) (int, error)
 	// Close releases the connections.
 	Close() error
 }
@@ -52,6 +59,10 @@ type TopicState struct {
 	// Config holds only the overrides set on the topic itself, never values inherited from the
 	// broker or Kafka's defaults.
 	Config map[string]string
+	// Replicas lists, per partition, the broker ids holding it, preferred leader first.
+	Replicas [][]int32
+	// Brokers are the ids of the cluster's live brokers, sorted.
+	Brokers []int32
 }
 
 // saramaAdmin adapts sarama's ClusterAdmin. sarama calls take no context: a cancelled context
@@ -125,11 +136,19 @@ func (a *saramaAdmin) DescribeTopic(ctx context.Context, name string) (TopicStat
 		return TopicState{}, mapError(md.Err)
 	}
 	state := TopicState{Name: name, ID: md.Uuid.String(), Partitions: int32(len(md.Partitions))}
+	state.Replicas = make([][]int32, len(md.Partitions))
 	for _, p := range md.Partitions {
 		if p.ID == 0 {
 			state.ReplicationFactor = int32(len(p.Replicas))
 		}
+		if int(p.ID) < len(state.Replicas) {
+			state.Replicas[p.ID] = append([]int32(nil), p.Replicas...)
+		}
 	}
+	for _, b := range resp.Brokers {
+		state.Brokers = append(state.Brokers, b.ID())
+	}
+	slices.Sort(state.Brokers)
 	entries, err := a.admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: name})
 	if err != nil {
 		return TopicState{}, mapError(err)
@@ -195,6 +214,28 @@ func (a *saramaAdmin) DeleteTopic(ctx context.Context, name string) error {
 		return nil
 	}
 	return mapError(err)
+}
+
+func (a *saramaAdmin) ReassignPartitions(ctx context.Context, name string, assignment [][]int32) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return mapError(a.admin.AlterPartitionReassignments(name, assignment))
+}
+
+func (a *saramaAdmin) ReassignmentsInProgress(ctx context.Context, name string, partitions int32) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	ids := make([]int32, partitions)
+	for i := range ids {
+		ids[i] = int32(i)
+	}
+	status, err := a.admin.ListPartitionReassignments(name, ids)
+	if err != nil {
+		return 0, mapError(err)
+	}
+	return len(status[name]), nil
 }
 
 func (a *saramaAdmin) Close() error {

@@ -351,3 +351,50 @@ func endOffsetSum(t *testing.T, cluster *kafkaharness.Cluster, topic string) int
 	}
 	return sum
 }
+
+// Behaviour 4: a replication factor change is carried out by partition reassignment on three
+// brokers (Reconciling while replicas move, Ready when done); a factor above the broker count
+// is refused with a clear message and not retried.
+func TestTopic4ReplicationFactorByReassignment(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	cluster := kafkaharness.Start(t, 3)
+	e := startOperator(t, cluster, 5*time.Second)
+	topic := e.topic("replicated", 3, 1, nil)
+	g.Expect(e.client.Create(ctx, topic)).To(Succeed())
+	e.waitReady(t, topic, converge)
+	produceOne(t, cluster, "replicated")
+
+	patch := client.MergeFrom(topic.DeepCopy())
+	topic.Spec.ReplicationFactor = 3
+	g.Expect(e.client.Patch(ctx, topic, patch)).To(Succeed())
+	e.waitReady(t, topic, 2*converge)
+	g.Expect(topic.Status.ReplicationFactor).To(Equal(int32(3)))
+	state, err := e.admin.DescribeTopic(ctx, "replicated")
+	g.Expect(err).NotTo(HaveOccurred())
+	for p, replicas := range state.Replicas {
+		g.Expect(replicas).To(ConsistOf(int32(1), int32(2), int32(3)), "partition %d", p)
+	}
+	g.Expect(e.events(g, topic, "ReplicasReassigned")).NotTo(BeEmpty())
+	g.Expect(endOffsetSum(t, cluster, "replicated")).To(Equal(int64(1)))
+
+	patch = client.MergeFrom(topic.DeepCopy())
+	topic.Spec.ReplicationFactor = 2
+	g.Expect(e.client.Patch(ctx, topic, patch)).To(Succeed())
+	e.waitReady(t, topic, 2*converge)
+	state, err = e.admin.DescribeTopic(ctx, "replicated")
+	g.Expect(err).NotTo(HaveOccurred())
+	for p, replicas := range state.Replicas {
+		g.Expect(replicas).To(HaveLen(2), "partition %d", p)
+	}
+
+	patch = client.MergeFrom(topic.DeepCopy())
+	topic.Spec.ReplicationFactor = 5
+	g.Expect(e.client.Patch(ctx, topic, patch)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		c := e.ready(g, topic)
+		g.Expect(c.Reason).To(Equal("ReplicationFactorTooLarge"))
+		g.Expect(c.Message).To(Equal("replicationFactor 5 exceeds the 3 broker(s) of the cluster; topic replicated keeps replication factor 2"))
+		g.Expect(meta.IsStatusConditionTrue(topic.Status.Conditions, v1alpha1.ConditionStalled)).To(BeTrue())
+	}, converge, 200*time.Millisecond).Should(Succeed())
+}
