@@ -62,7 +62,7 @@ func TestDemo(t *testing.T) {
 		"InvalidArgument",
 		`key="order-1" value={"id":"order-1","amount":42.5}`,
 		`key="order-2" value=`,
-		"holds 2 record(s)",
+		"holds 2 record(s) in 3 partition(s), 2 more than before",
 		"POST    /v1/orders",
 		"demo OK",
 	} {

@@ -68,6 +68,19 @@ func readBack(ctx context.Context, bootstrap, topic string, want []published) (r
 	return res, err
 }
 
+// topicRecords counts the records topic holds now.
+func topicRecords(ctx context.Context, bootstrap, topic string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, readBackTimeout)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	n, _, err := countRecords(ctx, cl, topic)
+	return n, err
+}
+
 // countRecords sums end offset minus start offset over the topic's partitions.
 func countRecords(ctx context.Context, cl *kgo.Client, topic string) (int64, int, error) {
 	mreq := kmsg.NewPtrMetadataRequest()
