@@ -35,7 +35,7 @@ type planError struct {
 func (e *planError) Error() string { return e.Message }
 
 const (
-	reasonPartitionDecrease = "PartitionDecreaseNotSupported"
+	reasonPartitionDecrease   = "PartitionDecreaseNotSupported"
 	reasonReplicationTooLarge = "ReplicationFactorTooLarge"
 )
 
