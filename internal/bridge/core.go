@@ -56,6 +56,8 @@ type Limits struct {
 	MaxInFlight int
 	// MaxInFlightBytes bounds the request bodies held at once (default 64 MiB).
 	MaxInFlightBytes int64
+	// MaxStreams bounds open SSE streams, each with its own Kafka consumer (default 256).
+	MaxStreams int
 }
 
 func (l *Limits) defaults() {
@@ -64,6 +66,9 @@ func (l *Limits) defaults() {
 	}
 	if l.MaxInFlightBytes <= 0 {
 		l.MaxInFlightBytes = 64 << 20
+	}
+	if l.MaxStreams <= 0 {
+		l.MaxStreams = 256
 	}
 }
 
@@ -81,6 +86,7 @@ type Core struct {
 	mu            sync.Mutex
 	inFlight      int
 	inFlightBytes int64
+	streams       int
 }
 
 // Principal is an authenticated API key.
@@ -227,6 +233,26 @@ func (c *Core) acquire(size int64) (release func(), err error) {
 			c.inFlightBytes -= size
 			c.mu.Unlock()
 			c.metrics.inFlight(-1)
+		})
+	}, nil
+}
+
+// acquireStream reserves one of the SSE stream slots.
+func (c *Core) acquireStream() (release func(), err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.streams >= c.limits.MaxStreams {
+		e := newError(KindOverloaded, "%d event streams open; the bridge serves at most %d", c.streams, c.limits.MaxStreams)
+		e.RetryAfter = 5 * time.Second
+		return nil, e
+	}
+	c.streams++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			c.streams--
+			c.mu.Unlock()
 		})
 	}, nil
 }

@@ -92,3 +92,9 @@ func (m *metrics) observeRequest(info *requestInfo, code int, d time.Duration) {
 		m.duration.WithLabelValues(version, route, op).Observe(d.Seconds())
 	}
 }
+
+func (m *metrics) streams(delta float64) {
+	if m != nil {
+		m.sseStreams.Add(delta)
+	}
+}

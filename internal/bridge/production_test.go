@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -268,5 +270,97 @@ func TestTraceparentShape(t *testing.T) {
 		if validTraceparent(s) != want {
 			t.Errorf("%q: %v", s, !want)
 		}
+	}
+}
+
+type sseEvent struct{ id, event, data string }
+
+// readEvents opens the stream and returns the first n events after "open".
+func readEvents(t *testing.T, url, lastID string, n int) []sseEvent {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		data, _ := io.ReadAll(resp.Body)
+		t.Fatalf("events: %d %s", resp.StatusCode, data)
+	}
+	var out []sseEvent
+	var cur sseEvent
+	sc := bufio.NewScanner(resp.Body)
+	for len(out) < n && sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if cur.event != "" && cur.event != "open" {
+				out = append(out, cur)
+			}
+			cur = sseEvent{}
+		case strings.HasPrefix(line, "id: "):
+			cur.id = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			cur.event = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			cur.data = line[6:]
+		}
+	}
+	if len(out) < n {
+		t.Fatalf("got %d events, want %d: %+v", len(out), n, out)
+	}
+	return out
+}
+
+func TestSSEResumesAndReportsBadRecords(t *testing.T) {
+	b := startBridgeWith(t, 1, func(c *bridgeconfig.Config) {
+		c.Versions[1].Routes[0].Operations = []bridgeconfig.Operation{"publish", "subscribe"}
+	})
+	url := b.baseURL + "/v2/orders/events?from=earliest"
+	for _, body := range []string{`{"id": "a", "qty": 1}`, `{"id": "b", "qty": 1}`} {
+		if resp, data := do(t, http.MethodPost, b.baseURL+"/v2/orders", "application/json", body, nil); resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, data)
+		}
+	}
+	// A record written around the bridge: not JSON, on a route with a schema.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.cluster.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "orders", Value: []byte("not json")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := do(t, http.MethodPost, b.baseURL+"/v2/orders", "application/json", `{"id": "c", "qty": 1}`, nil); resp.StatusCode != 200 {
+		t.Fatal(resp.StatusCode)
+	}
+	evs := readEvents(t, url, "", 4)
+	kinds := []string{evs[0].event, evs[1].event, evs[2].event, evs[3].event}
+	if strings.Join(kinds, ",") != "record,record,error,record" || evs[1].id != "0:2" || evs[3].id != "0:4" {
+		t.Fatalf("events %+v", evs)
+	}
+	if !strings.Contains(evs[2].data, `"offset":2`) || !strings.Contains(evs[2].data, `"partition":0`) {
+		t.Errorf("error event does not name partition and offset: %s", evs[2].data)
+	}
+	var rec sseRecord
+	if err := json.Unmarshal([]byte(evs[3].data), &rec); err != nil || !strings.Contains(string(rec.Value), `"id":"c"`) {
+		t.Errorf("record event %s", evs[3].data)
+	}
+	// Resume after the second record: the next event is the bad record, then c.
+	again := readEvents(t, b.baseURL+"/v2/orders/events", evs[1].id, 2)
+	if again[0].event != "error" || !strings.Contains(again[1].data, `"c"`) {
+		t.Errorf("resumed events %+v", again)
+	}
+	if resp, data := do(t, http.MethodGet, b.baseURL+"/v2/orders/events", "", "", http.Header{"Last-Event-Id": {"zz"}}); resp.StatusCode != 400 {
+		t.Errorf("bad Last-Event-ID: %d %s", resp.StatusCode, data)
+	}
+	if resp, _ := do(t, http.MethodGet, b.baseURL+"/v2/raw/events", "", "", nil); resp.StatusCode != 405 {
+		t.Errorf("events on a publish-only route: %d", resp.StatusCode)
 	}
 }

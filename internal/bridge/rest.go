@@ -28,12 +28,16 @@ type restServer struct {
 	docs     []byte
 	log      *slog.Logger
 	metrics  *metrics
+	// stopping ends when the server shuts down, so open SSE streams end instead of holding
+	// Shutdown until its timeout.
+	stopping context.Context
 }
 
 func (s *restServer) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /{version}/{route}", s.publish)
 	mux.HandleFunc("/{version}/{route}", s.methodNotAllowed)
+	mux.HandleFunc("GET /{version}/{route}/events", s.events)
 	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
 	mux.HandleFunc("GET /docs", s.serveDocs)
 	mux.Handle("GET /metrics", s.metrics.handler())

@@ -83,7 +83,9 @@ func Run(ctx context.Context, cfg *bridgeconfig.Config, opts Options) error {
 	hs := health.NewServer()
 	wg.Go(func() { watchHealth(ctx, hs, producer, opts.HealthInterval) })
 	grpcSrv := newGRPCServer(core, hs, log)
-	rest := &restServer{core: core, producer: producer, openapi: doc, docs: docs, log: log, metrics: m}
+	stopping, stopStreams := context.WithCancel(context.Background())
+	defer stopStreams()
+	rest := &restServer{core: core, producer: producer, openapi: doc, docs: docs, log: log, metrics: m, stopping: stopping}
 	httpSrv := &http.Server{
 		Handler:           rest.handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -92,6 +94,7 @@ func Run(ctx context.Context, cfg *bridgeconfig.Config, opts Options) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	httpSrv.RegisterOnShutdown(stopStreams)
 
 	errc := make(chan error, 2)
 	go func() { errc <- fmt.Errorf("http: %w", httpSrv.Serve(opts.HTTPListener)) }()
