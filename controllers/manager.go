@@ -2,19 +2,23 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/junction-dev/junction/api/v1alpha1"
+	"github.com/junction-dev/junction/internal/kafka"
 )
 
 // DefaultBridgeImage is the bridge image used when none is configured.
@@ -51,7 +55,13 @@ func NewScheme() *runtime.Scheme {
 
 // Setup registers every Junction reconciler with mgr.
 func Setup(mgr ctrl.Manager, opts Options) error {
-	pool := newAdminPool()
+	pool := newAdminPool(snapshotTTL(opts.SyncPeriod))
+	if err := ctrlmetrics.Registry.Register(kafka.AdminRequests); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if !errors.As(err, &already) {
+			return err
+		}
+	}
 	if err := mgr.Add(closeOnStop(pool.closeAll)); err != nil {
 		return err
 	}
@@ -72,11 +82,23 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	return nil
 }
 
+// snapshotTTL is how long a batched read of a broker's topics answers reconciles: short enough
+// to notice drift within a resync period, long enough that one resync reads each broker once.
+func snapshotTTL(syncPeriod time.Duration) time.Duration {
+	if syncPeriod == 0 {
+		syncPeriod = defaultSyncPeriod
+	}
+	return min(max(syncPeriod/2, time.Second), 30*time.Second)
+}
+
+// defaultSyncPeriod is how often every object is reconciled when nothing changes.
+const defaultSyncPeriod = 10 * time.Minute
+
 // Run starts the manager with every controller and blocks until ctx is done.
 func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	sync := opts.SyncPeriod
 	if sync == 0 {
-		sync = 10 * time.Minute
+		sync = defaultSyncPeriod
 	}
 	metricsAddr := opts.MetricsAddr
 	if metricsAddr == "" {

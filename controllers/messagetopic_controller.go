@@ -204,19 +204,20 @@ func (r *MessageTopicReconciler) connect(_ context.Context, s *topicScope) (ctrl
 }
 
 func (r *MessageTopicReconciler) observeTopic(ctx context.Context, s *topicScope) (ctrl.Result, error) {
-	state, err := s.admin.DescribeTopic(ctx, s.topic.KafkaTopicName())
-	switch {
-	case errors.Is(err, kafka.ErrTopicNotFound):
-		s.observed = nil
-	case err != nil:
+	names, err := r.brokerTopicNames(ctx, s.broker)
+	if err != nil {
 		return ctrl.Result{}, err
-	default:
-		s.observed = &state
 	}
+	s.observed, err = r.pool.describe(ctx, s.broker, s.topic.KafkaTopicName(), names)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	state := s.observed
 	if s.observed == nil || !replicaCountDiffers(s.observed.Replicas, s.topic.Spec.ReplicationFactor) {
 		return ctrl.Result{}, nil
 	}
 	moving, err := s.admin.ReassignmentsInProgress(ctx, state.Name, state.Partitions)
+	r.pool.invalidate(s.broker, state.Name)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -241,6 +242,19 @@ func replicaCountDiffers(replicas [][]int32, want int32) bool {
 	return false
 }
 
+// brokerTopicNames lists the Kafka topics of every MessageTopic using broker (from the cache).
+func (r *MessageTopicReconciler) brokerTopicNames(ctx context.Context, broker *v1alpha1.MessageBroker) ([]string, error) {
+	var topics v1alpha1.MessageTopicList
+	if err := r.List(ctx, &topics, client.InNamespace(broker.Namespace), client.MatchingFields{brokerRefIndex: broker.Name}); err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(topics.Items))
+	for i := range topics.Items {
+		names = append(names, topics.Items[i].KafkaTopicName())
+	}
+	return names, nil
+}
+
 // desiredTopic is the topic the spec describes.
 func desiredTopic(t *v1alpha1.MessageTopic) kafka.TopicSpec {
 	return kafka.TopicSpec{Name: t.KafkaTopicName(), Partitions: t.Spec.Partitions,
@@ -258,7 +272,9 @@ func (r *MessageTopicReconciler) applyPlan(ctx context.Context, s *topicScope) (
 	if plan.Empty() {
 		return ctrl.Result{}, nil
 	}
-	if err := r.execute(ctx, s, plan); err != nil {
+	err = r.execute(ctx, s, plan)
+	r.pool.invalidate(s.broker, s.topic.KafkaTopicName())
+	if err != nil {
 		if reason, user := userErrorReason(err); user {
 			s.outcome = &outcome{kind: outcomeStalled, reason: reason, message: err.Error()}
 			return ctrl.Result{}, nil
@@ -371,6 +387,7 @@ func (r *MessageTopicReconciler) deleteTopic(ctx context.Context, s *topicScope)
 	admin, err := r.pool.get(broker)
 	if err == nil {
 		err = admin.DeleteTopic(ctx, name)
+		r.pool.invalidate(broker, name)
 	}
 	if err != nil {
 		s.blocked = &outcome{reason: reasonKafkaUnavailable, message: fmt.Sprintf(

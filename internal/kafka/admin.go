@@ -17,6 +17,9 @@ type Admin interface {
 	DescribeCluster(ctx context.Context) (ClusterInfo, error)
 	// DescribeTopic reports a topic, or ErrTopicNotFound.
 	DescribeTopic(ctx context.Context, name string) (TopicState, error)
+	// DescribeTopics reports many topics in a constant number of requests; missing topics are
+	// absent from the result.
+	DescribeTopics(ctx context.Context, names []string) (map[string]TopicState, error)
 	// CreateTopic creates a topic; an existing topic is not an error.
 	CreateTopic(ctx context.Context, spec TopicSpec) error
 	// CreatePartitions grows a topic to total partitions.
@@ -97,6 +100,7 @@ func (a *saramaAdmin) metadata(ctx context.Context, topics []string) (*sarama.Me
 			return nil, mapError(err)
 		}
 	}
+	countRequest("metadata")
 	resp, err := broker.GetMetadata(sarama.NewMetadataRequest(a.client.Config().Version, topics))
 	if err != nil {
 		_, _ = a.client.RefreshController()
@@ -119,47 +123,81 @@ func (a *saramaAdmin) DescribeCluster(ctx context.Context) (ClusterInfo, error) 
 }
 
 func (a *saramaAdmin) DescribeTopic(ctx context.Context, name string) (TopicState, error) {
-	resp, err := a.metadata(ctx, []string{name})
+	states, err := a.DescribeTopics(ctx, []string{name})
 	if err != nil {
 		return TopicState{}, err
 	}
-	var md *sarama.TopicMetadata
-	for _, t := range resp.Topics {
-		if t.Name == name {
-			md = t
-		}
-	}
-	if md == nil {
+	state, ok := states[name]
+	if !ok {
 		return TopicState{}, fmt.Errorf("%w: %s", ErrTopicNotFound, name)
 	}
-	if md.Err != sarama.ErrNoError {
-		return TopicState{}, mapError(md.Err)
-	}
-	state := TopicState{Name: name, ID: md.Uuid.String(), Partitions: int32(len(md.Partitions))}
-	state.Replicas = make([][]int32, len(md.Partitions))
-	for _, p := range md.Partitions {
-		if p.ID == 0 {
-			state.ReplicationFactor = int32(len(p.Replicas))
-		}
-		if int(p.ID) < len(state.Replicas) {
-			state.Replicas[p.ID] = append([]int32(nil), p.Replicas...)
-		}
-	}
-	for _, b := range resp.Brokers {
-		state.Brokers = append(state.Brokers, b.ID())
-	}
-	slices.Sort(state.Brokers)
-	entries, err := a.admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: name})
-	if err != nil {
-		return TopicState{}, mapError(err)
-	}
-	state.Config = map[string]string{}
-	for _, e := range entries {
-		if e.Source == sarama.SourceTopic {
-			state.Config[e.Name] = e.Value
-		}
-	}
 	return state, nil
+}
+
+// DescribeTopics reports many topics in two requests whatever their number: one metadata
+// request and one batched DescribeConfigs. Missing topics are absent from the result.
+func (a *saramaAdmin) DescribeTopics(ctx context.Context, names []string) (map[string]TopicState, error) {
+	if len(names) == 0 {
+		return map[string]TopicState{}, nil
+	}
+	resp, err := a.metadata(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	var brokers []int32
+	for _, b := range resp.Brokers {
+		brokers = append(brokers, b.ID())
+	}
+	slices.Sort(brokers)
+	states := make(map[string]TopicState, len(names))
+	var resources []*sarama.ConfigResource
+	for _, md := range resp.Topics {
+		switch {
+		case md.Err == sarama.ErrUnknownTopicOrPartition:
+			continue
+		case md.Err != sarama.ErrNoError:
+			return nil, mapError(md.Err)
+		}
+		state := TopicState{Name: md.Name, ID: md.Uuid.String(), Partitions: int32(len(md.Partitions)),
+			Replicas: make([][]int32, len(md.Partitions)), Brokers: brokers, Config: map[string]string{}}
+		for _, p := range md.Partitions {
+			if p.ID == 0 {
+				state.ReplicationFactor = int32(len(p.Replicas))
+			}
+			if int(p.ID) < len(state.Replicas) {
+				state.Replicas[p.ID] = append([]int32(nil), p.Replicas...)
+			}
+		}
+		states[md.Name] = state
+		resources = append(resources, &sarama.ConfigResource{Type: sarama.TopicResource, Name: md.Name})
+	}
+	if len(resources) == 0 {
+		return states, nil
+	}
+	countRequest("describe_configs")
+	results, err := a.admin.DescribeConfigs(resources, sarama.DescribeConfigsOptions{})
+	if err != nil {
+		return nil, mapError(err)
+	}
+	for _, res := range results {
+		state, ok := states[res.Name]
+		if !ok {
+			continue
+		}
+		if res.ErrorCode != 0 {
+			if sarama.KError(res.ErrorCode) == sarama.ErrUnknownTopicOrPartition {
+				delete(states, res.Name) // deleted between the two requests
+				continue
+			}
+			return nil, mapError(fmt.Errorf("%w: %s", sarama.KError(res.ErrorCode), res.ErrorMsg))
+		}
+		for _, e := range res.Configs {
+			if e.Source == sarama.SourceTopic {
+				state.Config[e.Name] = e.Value
+			}
+		}
+	}
+	return states, nil
 }
 
 func (a *saramaAdmin) CreateTopic(ctx context.Context, spec TopicSpec) error {
@@ -170,6 +208,7 @@ func (a *saramaAdmin) CreateTopic(ctx context.Context, spec TopicSpec) error {
 	for k, v := range spec.Config {
 		entries[k] = &v
 	}
+	countRequest("create_topics")
 	err := a.admin.CreateTopic(spec.Name, &sarama.TopicDetail{
 		NumPartitions:     spec.Partitions,
 		ReplicationFactor: int16(spec.ReplicationFactor),
@@ -185,6 +224,7 @@ func (a *saramaAdmin) CreatePartitions(ctx context.Context, name string, total i
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	countRequest("create_partitions")
 	return mapError(a.admin.CreatePartitions(name, total, nil, false))
 }
 
@@ -202,6 +242,7 @@ func (a *saramaAdmin) AlterTopicConfig(ctx context.Context, name string, set map
 	for _, k := range remove {
 		entries[k] = sarama.IncrementalAlterConfigsEntry{Operation: sarama.IncrementalAlterConfigsOperationDelete}
 	}
+	countRequest("incremental_alter_configs")
 	return mapError(a.admin.IncrementalAlterConfig(sarama.TopicResource, name, entries, false))
 }
 
@@ -209,6 +250,7 @@ func (a *saramaAdmin) DeleteTopic(ctx context.Context, name string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	countRequest("delete_topics")
 	err := a.admin.DeleteTopic(name)
 	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
 		return nil
@@ -220,6 +262,7 @@ func (a *saramaAdmin) ReassignPartitions(ctx context.Context, name string, assig
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	countRequest("alter_partition_reassignments")
 	return mapError(a.admin.AlterPartitionReassignments(name, assignment))
 }
 
@@ -231,6 +274,7 @@ func (a *saramaAdmin) ReassignmentsInProgress(ctx context.Context, name string, 
 	for i := range ids {
 		ids[i] = int32(i)
 	}
+	countRequest("list_partition_reassignments")
 	status, err := a.admin.ListPartitionReassignments(name, ids)
 	if err != nil {
 		return 0, mapError(err)

@@ -4,11 +4,13 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -397,4 +399,60 @@ func TestTopic4ReplicationFactorByReassignment(t *testing.T) {
 		g.Expect(c.Message).To(Equal("replicationFactor 5 exceeds the 3 broker(s) of the cluster; topic replicated keeps replication factor 2"))
 		g.Expect(meta.IsStatusConditionTrue(topic.Status.Conditions, v1alpha1.ConditionStalled)).To(BeTrue())
 	}, converge, 200*time.Millisecond).Should(Succeed())
+}
+
+// Behaviour 10: with topics converged, resyncs write nothing to Kafka or the API server, and read
+// the broker's state in a constant number of batched requests, not one round per topic.
+func TestTopic10IdleResyncIsIdle(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	const topics, period = 100, 3 * time.Second
+	e := startOperator(t, kafkaharness.Start(t, 1), period)
+	for i := range topics {
+		topic := e.topic(fmt.Sprintf("idle-%03d", i), 1, 1, map[string]v1alpha1.ConfigValue{"retention.ms": "3600000"})
+		g.Expect(e.client.Create(ctx, topic)).To(Succeed())
+	}
+	g.Eventually(func(g Gomega) {
+		var list v1alpha1.MessageTopicList
+		g.Expect(e.client.List(ctx, &list, client.InNamespace(e.namespace))).To(Succeed())
+		g.Expect(list.Items).To(HaveLen(topics))
+		for _, t := range list.Items {
+			c := meta.FindStatusCondition(t.Status.Conditions, v1alpha1.ConditionReady)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Status).To(Equal(metav1.ConditionTrue), "%s: %s", t.Name, c.Message)
+		}
+	}, 3*converge, time.Second).Should(Succeed())
+	time.Sleep(period) // let the reconciles that Ready itself triggered settle
+
+	versions := func() map[string]string {
+		var list v1alpha1.MessageTopicList
+		g.Expect(e.client.List(ctx, &list, client.InNamespace(e.namespace))).To(Succeed())
+		rv := map[string]string{}
+		for _, t := range list.Items {
+			rv[t.Name] = t.ResourceVersion
+		}
+		return rv
+	}
+	before, reads, writes := versions(), adminRequests("metadata", "describe_configs"), adminRequests(kafka.WriteAPIs()...)
+	const periods = 3
+	time.Sleep(periods * period)
+	after, readsAfter, writesAfter := versions(), adminRequests("metadata", "describe_configs"), adminRequests(kafka.WriteAPIs()...)
+
+	g.Expect(after).To(Equal(before), "no API-server writes while idle")
+	g.Expect(writesAfter-writes).To(BeZero(), "no Kafka writes while idle")
+	// Each resync reads each broker's topics in one batch (metadata + DescribeConfigs), plus the
+	// broker's own health check; one per topic would be at least 100 per period.
+	perPeriod := (readsAfter - reads) / periods
+	t.Logf("%d topics idle over %d resync periods: %.0f Kafka reads (%.1f per period), 0 writes", topics, periods, readsAfter-reads, perPeriod)
+	g.Expect(readsAfter-reads).To(BeNumerically(">", 0), "resyncs did run")
+	g.Expect(perPeriod).To(BeNumerically("<=", 6))
+}
+
+// adminRequests sums the operator's Kafka admin request counter over apis.
+func adminRequests(apis ...string) float64 {
+	var sum float64
+	for _, api := range apis {
+		sum += testutil.ToFloat64(kafka.AdminRequests.WithLabelValues(api))
+	}
+	return sum
 }
