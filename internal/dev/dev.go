@@ -19,7 +19,8 @@ func Serve(ctx context.Context, opts Options) error {
 		s.Say("stopped")
 	}()
 	s.Say("\ntry:")
-	s.Say("  kubectl --kubeconfig %s apply -f config/samples/", s.Kubeconfig)
+	s.Say("  export KUBECONFIG=%s", s.Kubeconfig)
+	s.Say("  kubectl apply -f your-manifests.yaml   # MessageBroker spec.kafka.bootstrapServers: [\"%s\"]", s.KafkaAddr)
 	s.Say("  cat %s   # Kafka and bridge addresses", filepath.Join(opts.Dir, StateFileName))
 	s.Say("Ctrl-C stops everything.\n")
 	select {

@@ -77,6 +77,7 @@ func (r *Runner) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{SkipNameValidation: &skip, MaxConcurrentReconciles: 2}).
 		For(&appsv1.Deployment{}, builder.WithPredicates(predicate.NewPredicateFuncs(isBridge))).
 		WatchesRawSource(source.Channel(r.events, &handler.TypedEnqueueRequestForObject[*appsv1.Deployment]{})).
+		WatchesMetadata(exposureOwner(), handler.EnqueueRequestsFromMapFunc(r.bridgesOf)).
 		Complete(r)
 }
 
@@ -103,6 +104,13 @@ func (r *Runner) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 	if !dep.DeletionTimestamp.IsZero() || !isBridge(&dep) {
 		r.stop(req.NamespacedName)
 		return ctrl.Result{}, nil
+	}
+	if owner, gone, err := r.ownerGone(ctx, &dep); err != nil || gone {
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		r.stop(req.NamespacedName)
+		return ctrl.Result{}, r.collect(ctx, dep.Namespace, owner)
 	}
 	if desiredReplicas(&dep) == 0 {
 		r.stop(req.NamespacedName)

@@ -16,7 +16,9 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -95,7 +97,11 @@ func assetsDir(t *testing.T) string {
 
 func TestRunner(t *testing.T) {
 	g := NewWithT(t)
-	env := &envtest.Environment{BinaryAssetsDirectory: assetsDir(t)}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assetsDir(t),
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
 	cfg, err := env.Start()
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { _ = env.Stop() })
@@ -119,13 +125,30 @@ func TestRunner(t *testing.T) {
 	g.Expect(c.Create(ctx, ns)).To(Succeed())
 	key := types.NamespacedName{Namespace: ns.Name, Name: "orders-api"}
 
+	// The owner, as the operator would have it; no operator runs here.
+	exposure := &unstructured.Unstructured{Object: map[string]any{
+		"spec": map[string]any{"versions": []any{map[string]any{"name": "v1", "routes": []any{
+			map[string]any{"name": "orders", "topicRef": map[string]any{"name": "orders"}, "operations": []any{"publish"}},
+		}}}},
+	}}
+	exposure.SetGroupVersionKind(exposureGVK)
+	exposure.SetNamespace(key.Namespace)
+	exposure.SetName("orders")
+	g.Expect(c.Create(ctx, exposure)).To(Succeed())
+	owner := []metav1.OwnerReference{{APIVersion: exposureGVK.GroupVersion().String(), Kind: exposureGVK.Kind,
+		Name: exposure.GetName(), UID: exposure.GetUID(), Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}}
+
 	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: "orders-api-bridge"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: "orders-api-bridge", OwnerReferences: owner},
 		Data:       map[string]string{bridgeconfig.FileName: bridgeJSON(t, "orders")},
 	}
 	g.Expect(c.Create(ctx, cm)).To(Succeed())
 	dep := bridgeDeployment(key, cm.Name, "one")
+	dep.Labels["app.kubernetes.io/instance"] = exposure.GetName()
+	dep.OwnerReferences = owner
 	g.Expect(c.Create(ctx, dep)).To(Succeed())
+	unowned := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: "someone-elses"}}
+	g.Expect(c.Create(ctx, unowned)).To(Succeed())
 
 	By := func(step string) { t.Logf("--- %s", step) }
 
@@ -164,10 +187,15 @@ func TestRunner(t *testing.T) {
 	third := waitForBridge(ctx, g, c, state, key, second.PID)
 	g.Expect(third.Routes).To(Equal([]string{"v1/payments"}))
 
-	By("deleting the Deployment stops the bridge and removes it from state.json")
-	g.Expect(c.Delete(ctx, dep)).To(Succeed())
+	By("deleting the ApiExposure collects its children, which stops the bridge")
+	g.Expect(c.Delete(ctx, exposure)).To(Succeed())
 	g.Eventually(func() bool { return processAlive(third.PID) }, 20*time.Second, 100*time.Millisecond).Should(BeFalse())
 	g.Eventually(func() map[string]BridgeAddrs { return readStateBridges(g, state.path) }, 5*time.Second).Should(BeEmpty())
+	g.Eventually(func() bool { return apierrors.IsNotFound(c.Get(ctx, key, &appsv1.Deployment{})) }, 5*time.Second).Should(BeTrue())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(cm), &corev1.ConfigMap{}))
+	}, 5*time.Second).Should(BeTrue())
+	g.Expect(c.Get(ctx, client.ObjectKeyFromObject(unowned), &corev1.ConfigMap{})).To(Succeed(), "collected a ConfigMap it did not own")
 }
 
 // waitForBridge waits until the Deployment is available and state.json names a bridge whose

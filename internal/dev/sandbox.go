@@ -10,7 +10,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -65,6 +68,7 @@ type Sandbox struct {
 	wg      sync.WaitGroup
 	errc    chan error
 	outMu   sync.Mutex
+	locked  bool
 }
 
 // Say prints one progress line.
@@ -134,6 +138,9 @@ func (s *Sandbox) preflight() error {
 		return fmt.Errorf("CRD directory %s not found: run junction dev from the repository root", s.opts.CRDDir)
 	}
 	if err := os.MkdirAll(s.opts.Dir, 0o755); err != nil {
+		return err
+	}
+	if err := s.lock(); err != nil {
 		return err
 	}
 	// Bridges of an earlier run are not ours any more.
@@ -290,6 +297,9 @@ func (s *Sandbox) Stop() {
 	if s.state != nil {
 		_ = s.state.remove()
 	}
+	if s.locked {
+		_ = os.Remove(filepath.Join(s.opts.Dir, pidFileName))
+	}
 	if s.logFile != nil {
 		ctrl.SetLogger(logr.Discard())
 		_ = s.logFile.Close()
@@ -297,3 +307,23 @@ func (s *Sandbox) Stop() {
 }
 
 func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }
+
+// pidFileName marks a directory as in use by a running sandbox.
+const pidFileName = "junction.pid"
+
+// lock claims the directory: two sandboxes in one directory would overwrite each other's
+// kubeconfig, state and bridges.
+func (s *Sandbox) lock() error {
+	path := filepath.Join(s.opts.Dir, pidFileName)
+	if data, err := os.ReadFile(path); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid != os.Getpid() &&
+			syscall.Kill(pid, 0) == nil {
+			return fmt.Errorf("another junction dev (pid %d) uses %s: stop it or pass --dir", pid, rel(s.opts.Dir))
+		}
+	}
+	if err := writeFileAtomic(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return err
+	}
+	s.locked = true
+	return nil
+}
