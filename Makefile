@@ -47,7 +47,7 @@ vet: ## Run go vet.
 	$(GO) vet ./...
 
 .PHONY: test
-test: manifests generate fmt vet envtest ## Run unit and controller tests (envtest + embedded Kafka).
+test: manifests generate fmt vet envtest build ## Run unit and controller tests (envtest + embedded Kafka).
 	$(GO) test ./... -count=1 -timeout 20m
 
 .PHONY: test-e2e

@@ -47,12 +47,13 @@ func runSuite(m *testing.M) int {
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 	}
+	// Stop even when Start fails part-way (e.g. a CRD is refused), or etcd and kube-apiserver outlive the test.
+	defer func() { _ = env.Stop() }()
 	cfg, err := env.Start()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting envtest (run `make envtest` to build bin/k8s): %v\n", err)
 		return 1
 	}
-	defer func() { _ = env.Stop() }()
 	restConfig = cfg
 
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))

@@ -102,9 +102,9 @@ func TestRunner(t *testing.T) {
 		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
+	t.Cleanup(func() { _ = env.Stop() }) // also after a partial start
 	cfg, err := env.Start()
 	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = env.Stop() })
 
 	exe, err := os.Executable()
 	g.Expect(err).NotTo(HaveOccurred())

@@ -48,11 +48,12 @@ func startOperator(t *testing.T, cluster *kafkaharness.Cluster, syncPeriod time.
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 	}
+	// Stop even when Start fails part-way, or etcd and kube-apiserver outlive the test.
+	t.Cleanup(func() { _ = env.Stop() })
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("starting envtest (run `make envtest`): %v", err)
 	}
-	t.Cleanup(func() { _ = env.Stop() })
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  controllers.NewScheme(),
