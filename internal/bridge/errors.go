@@ -28,6 +28,7 @@ import (
 //	InvalidPartition     400                          INVALID_ARGUMENT     a pinned partition the topic does not have
 //	TooLarge             413                          RESOURCE_EXHAUSTED   what gRPC itself answers for an oversized message
 //	SchemaViolation      422 + violations[]           INVALID_ARGUMENT     + google.rpc.BadRequest, field = JSON pointer
+//	Conflict             409                          ABORTED              a poll group is also used by joined consumers
 //	RateLimited          429 + Retry-After            RESOURCE_EXHAUSTED   + google.rpc.RetryInfo (a quota, per key or exposure)
 //	Overloaded           503 + Retry-After            UNAVAILABLE          + google.rpc.RetryInfo (in-flight bound of this replica)
 //	Unavailable          503 + Retry-After            UNAVAILABLE          + google.rpc.RetryInfo
@@ -55,6 +56,7 @@ const (
 	KindInvalidPartition
 	KindRateLimited
 	KindOverloaded
+	KindConflict
 )
 
 type kindInfo struct {
@@ -78,6 +80,7 @@ var kinds = map[Kind]kindInfo{
 	KindInvalidPartition:    {http.StatusBadRequest, codes.InvalidArgument, "INVALID_PARTITION", "No such partition"},
 	KindRateLimited:         {http.StatusTooManyRequests, codes.ResourceExhausted, "RATE_LIMITED", "Rate limit exceeded"},
 	KindOverloaded:          {http.StatusServiceUnavailable, codes.Unavailable, "OVERLOADED", "Bridge overloaded"},
+	KindConflict:            {http.StatusConflict, codes.Aborted, "GROUP_CONFLICT", "Consumer group in use"},
 }
 
 // RetryAfter is what clients are told to wait when Kafka is unavailable.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -362,5 +363,54 @@ func TestSSEResumesAndReportsBadRecords(t *testing.T) {
 	}
 	if resp, _ := do(t, http.MethodGet, b.baseURL+"/v2/raw/events", "", "", nil); resp.StatusCode != 405 {
 		t.Errorf("events on a publish-only route: %d", resp.StatusCode)
+	}
+}
+
+func TestPollAndCommitAcrossReplicas(t *testing.T) {
+	b := startBridgeWith(t, 2, func(c *bridgeconfig.Config) {
+		c.Versions[1].Routes[0].Operations = []bridgeconfig.Operation{"publish", "subscribe"}
+	})
+	other := runBridge(t, b.cfg)
+	waitStatus(t, other.baseURL+"/readyz", http.StatusOK)
+	for i := 0; i < 3; i++ {
+		body := fmt.Sprintf(`{"id": "r%d", "qty": 1}`, i)
+		if resp, data := do(t, http.MethodPost, b.baseURL+"/v2/orders?partition=0", "application/json", body, nil); resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, data)
+		}
+	}
+	poll := func(base string) pollResponse {
+		t.Helper()
+		resp, data := do(t, http.MethodGet, base+"/v2/orders/records?group=g1&max=2&wait=2s", "", "", nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("poll: %d %s", resp.StatusCode, data)
+		}
+		var pr pollResponse
+		if err := json.Unmarshal(data, &pr); err != nil {
+			t.Fatal(err)
+		}
+		return pr
+	}
+	first := poll(b.baseURL)
+	if len(first.Records) != 2 || first.Records[0].Offset != 0 || first.Records[1].Offset != 1 {
+		t.Fatalf("first poll %+v", first)
+	}
+	if again := poll(other.baseURL); len(again.Records) != 2 || again.Records[0].Offset != 0 {
+		t.Fatalf("uncommitted poll on the other replica %+v", again)
+	}
+	commit, _ := json.Marshal(first.Commit)
+	if resp, data := do(t, http.MethodPost, other.baseURL+"/v2/orders/commits?group=g1", "application/json", string(commit), nil); resp.StatusCode != 204 {
+		t.Fatalf("commit: %d %s", resp.StatusCode, data)
+	}
+	rest := poll(b.baseURL)
+	if len(rest.Records) != 1 || rest.Records[0].Offset != 2 || !strings.Contains(string(rest.Records[0].Value), "r2") {
+		t.Fatalf("poll after commit %+v", rest)
+	}
+	for _, bad := range []string{"group=", "group=a/b", "group=g1&max=0", "group=g1&wait=1h", "group=g1&from=middle"} {
+		if resp, _ := do(t, http.MethodGet, b.baseURL+"/v2/orders/records?"+bad, "", "", nil); resp.StatusCode != 400 {
+			t.Errorf("%s: %d", bad, resp.StatusCode)
+		}
+	}
+	if resp, _ := do(t, http.MethodPost, b.baseURL+"/v2/orders/commits?group=g1", "application/json", `{"offsets": [{"partition": 5, "offset": 1}]}`, nil); resp.StatusCode != 400 {
+		t.Errorf("commit to a missing partition: %d", resp.StatusCode)
 	}
 }

@@ -38,6 +38,8 @@ func (s *restServer) handler() http.Handler {
 	mux.HandleFunc("POST /{version}/{route}", s.publish)
 	mux.HandleFunc("/{version}/{route}", s.methodNotAllowed)
 	mux.HandleFunc("GET /{version}/{route}/events", s.events)
+	mux.HandleFunc("GET /{version}/{route}/records", s.poll)
+	mux.HandleFunc("POST /{version}/{route}/commits", s.commit)
 	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
 	mux.HandleFunc("GET /docs", s.serveDocs)
 	mux.Handle("GET /metrics", s.metrics.handler())
