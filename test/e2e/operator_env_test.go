@@ -6,10 +6,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/junction-dev/junction/api/v1alpha1"
@@ -26,6 +29,9 @@ import (
 	"github.com/junction-dev/junction/internal/kafka"
 	"github.com/junction-dev/junction/test/e2e/kafkaharness"
 )
+
+// setLogger gives controller-runtime a logger once per test binary (errors only).
+var setLogger sync.Once
 
 // operatorEnv is the manager running on a real API server (envtest) against a real Kafka.
 type operatorEnv struct {
@@ -39,6 +45,7 @@ type operatorEnv struct {
 // against cluster; everything stops when t ends. syncPeriod short makes drift visible quickly.
 func startOperator(t *testing.T, cluster *kafkaharness.Cluster, syncPeriod time.Duration) *operatorEnv {
 	t.Helper()
+	setLogger.Do(func() { ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel))) })
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		assets = filepath.Join("..", "..", "bin", "k8s")

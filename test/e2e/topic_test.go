@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -455,4 +456,98 @@ func adminRequests(apis ...string) float64 {
 		sum += testutil.ToFloat64(kafka.AdminRequests.WithLabelValues(api))
 	}
 	return sum
+}
+
+// Behaviour 6: a topic that already exists in Kafka is adopted when a MessageTopic names it:
+// its data, id and unmanaged overrides are kept, listed keys become managed.
+func TestTopic6ExistingTopicIsAdopted(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	cluster := kafkaharness.Start(t, 1)
+	e := startOperator(t, cluster, 5*time.Second)
+	g.Expect(e.admin.CreateTopic(ctx, kafka.TopicSpec{Name: "legacy", Partitions: 4, ReplicationFactor: 1,
+		Config: map[string]string{"segment.ms": "600000"}})).To(Succeed())
+	produceOne(t, cluster, "legacy")
+	before, err := e.admin.DescribeTopic(ctx, "legacy")
+	g.Expect(err).NotTo(HaveOccurred())
+
+	topic := e.topic("legacy", 4, 1, map[string]v1alpha1.ConfigValue{"retention.ms": "3600000"})
+	g.Expect(e.client.Create(ctx, topic)).To(Succeed())
+	e.waitReady(t, topic, converge)
+	after, err := e.admin.DescribeTopic(ctx, "legacy")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(after.ID).To(Equal(before.ID))
+	g.Expect(after.Partitions).To(Equal(int32(4)))
+	g.Expect(after.Config).To(HaveKeyWithValue("retention.ms", "3600000"))
+	g.Expect(after.Config).To(HaveKeyWithValue("segment.ms", "600000"))
+	g.Expect(endOffsetSum(t, cluster, "legacy")).To(Equal(int64(1)))
+	g.Expect(topic.Status.TopicID).To(Equal(before.ID))
+}
+
+// Behaviour 7: deletion neither hangs silently nor hot-loops when Kafka is unreachable or the
+// MessageBroker is gone: DeletionBlocked says why; Kafka's return completes it; the release
+// annotation and a terminating namespace let the object go without touching Kafka.
+func TestTopic7DeletionBlockedAndReleased(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	cluster := kafkaharness.Start(t, 1)
+	e := startOperator(t, cluster, 5*time.Second)
+	gone := func(obj client.Object) func() bool {
+		return func() bool {
+			err := e.client.Get(ctx, client.ObjectKeyFromObject(obj), obj)
+			return err != nil && client.IgnoreNotFound(err) == nil
+		}
+	}
+	blocked := func(g Gomega, topic *v1alpha1.MessageTopic, reason string) {
+		g.Expect(e.client.Get(ctx, client.ObjectKeyFromObject(topic), topic)).To(Succeed())
+		c := meta.FindStatusCondition(topic.Status.Conditions, "DeletionBlocked")
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Reason).To(Equal(reason))
+		g.Expect(c.Message).To(ContainSubstring(v1alpha1.ReleaseAnnotation + "=true"))
+	}
+
+	// Kafka unreachable: blocked, then completed when Kafka returns.
+	unreachable := e.topic("unreachable", 1, 1, nil)
+	g.Expect(e.client.Create(ctx, unreachable)).To(Succeed())
+	e.waitReady(t, unreachable, converge)
+	id := cluster.Brokers()[0].ID
+	g.Expect(cluster.StopBroker(id)).To(Succeed())
+	g.Expect(e.client.Delete(ctx, unreachable)).To(Succeed())
+	g.Eventually(func(g Gomega) { blocked(g, unreachable, "KafkaUnavailable") }, 2*converge, time.Second).Should(Succeed())
+	g.Expect(cluster.StartBroker(id)).To(Succeed())
+	g.Eventually(gone(unreachable), 3*converge, time.Second).Should(BeTrue())
+	g.Eventually(func() error {
+		_, err := e.admin.DescribeTopic(ctx, "unreachable")
+		return err
+	}, converge, time.Second).Should(MatchError(kafka.ErrTopicNotFound))
+
+	// MessageBroker gone: blocked until released by annotation; the topic stays in Kafka.
+	orphan := e.topic("orphan", 1, 1, nil)
+	g.Expect(e.client.Create(ctx, orphan)).To(Succeed())
+	e.waitReady(t, orphan, converge)
+	broker := &v1alpha1.MessageBroker{}
+	g.Expect(e.client.Get(ctx, client.ObjectKey{Namespace: e.namespace, Name: "kafka"}, broker)).To(Succeed())
+	g.Expect(e.client.Delete(ctx, broker)).To(Succeed())
+	g.Expect(e.client.Delete(ctx, orphan)).To(Succeed())
+	g.Eventually(func(g Gomega) { blocked(g, orphan, "BrokerNotFound") }, converge, time.Second).Should(Succeed())
+	patch := client.MergeFrom(orphan.DeepCopy())
+	orphan.Annotations = map[string]string{v1alpha1.ReleaseAnnotation: "true"}
+	g.Expect(e.client.Patch(ctx, orphan, patch)).To(Succeed())
+	g.Eventually(gone(orphan), converge, time.Second).Should(BeTrue())
+	_, err := e.admin.DescribeTopic(ctx, "orphan")
+	g.Expect(err).NotTo(HaveOccurred(), "a released topic stays in Kafka")
+
+	// A namespace being deleted with its broker always finishes: its topics are released.
+	last := e.topic("last", 1, 1, nil)
+	g.Expect(e.client.Create(ctx, last)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(e.client.Get(ctx, client.ObjectKeyFromObject(last), last)).To(Succeed())
+		g.Expect(last.Finalizers).To(ContainElement(v1alpha1.Finalizer))
+	}, converge, 200*time.Millisecond).Should(Succeed())
+	ns := &corev1.Namespace{}
+	g.Expect(e.client.Get(ctx, client.ObjectKey{Name: e.namespace}, ns)).To(Succeed())
+	g.Expect(e.client.Delete(ctx, ns)).To(Succeed())
+	// envtest runs no namespace controller: delete the object as it would.
+	g.Expect(e.client.Delete(ctx, last)).To(Succeed())
+	g.Eventually(gone(last), converge, time.Second).Should(BeTrue())
 }
