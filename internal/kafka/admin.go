@@ -291,6 +291,12 @@ func mapError(err error) error {
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, sarama.ErrSASLAuthenticationFailed) {
+		return fmt.Errorf("%w: %v", ErrAuthenticationFailed, err)
+	}
+	if isTLSError(err) {
+		return fmt.Errorf("%w: %v", ErrTLSHandshake, err)
+	}
 	var kerr sarama.KError
 	if !errors.As(err, &kerr) {
 		var netErr net.Error

@@ -3,6 +3,7 @@
 package kafka
 
 import (
+	"crypto/tls"
 	"errors"
 	"time"
 
@@ -22,6 +23,14 @@ var (
 	ErrUnavailable = errors.New("kafka unavailable")
 	// ErrMessageTooLarge means the broker refused a record for its size.
 	ErrMessageTooLarge = errors.New("message too large")
+	// ErrAuthenticationFailed means the broker refused the SASL credentials.
+	ErrAuthenticationFailed = errors.New("authentication failed")
+	// ErrTLSHandshake means the TLS handshake failed: the broker's certificate was not trusted,
+	// or the broker refused the client certificate (or its absence).
+	ErrTLSHandshake = errors.New("TLS handshake failed")
+	// ErrInvalidClientConfig means the connection settings themselves are unusable, for example
+	// a CA that holds no PEM certificate or a SASL user without a password.
+	ErrInvalidClientConfig = errors.New("invalid client configuration")
 )
 
 // ClientConfig is how to reach one Kafka cluster.
@@ -30,6 +39,10 @@ type ClientConfig struct {
 	ClientID         string
 	// Timeout bounds dialing and each request; zero means 10s.
 	Timeout time.Duration
+	// TLS, when set, encrypts every connection (see NewTLSConfig).
+	TLS *tls.Config
+	// SASL, when set, authenticates every connection.
+	SASL *SASL
 }
 
 // saramaConfig returns the base sarama configuration shared by the admin and the producer.
@@ -51,5 +64,12 @@ func (c ClientConfig) saramaConfig() *sarama.Config {
 	cfg.Admin.Timeout = timeout
 	cfg.Metadata.Retry.Max = 1
 	cfg.Metadata.Retry.Backoff = 100 * time.Millisecond
+	if c.TLS != nil {
+		cfg.Net.TLS.Enable = true
+		cfg.Net.TLS.Config = c.TLS.Clone()
+	}
+	if c.SASL != nil {
+		c.SASL.apply(cfg)
+	}
 	return cfg
 }
