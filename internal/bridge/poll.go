@@ -243,7 +243,33 @@ func (s *restServer) consumerClient(ctx context.Context, rt *route) (*kgo.Client
 	return cl, n, nil
 }
 
+// retryCoordinator repeats f while the group coordinator is moving or loading (as on a fresh
+// cluster creating __consumer_offsets), up to 10s; other errors return at once.
+func retryCoordinator[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, err := f()
+		var ke *kerr.Error
+		if err == nil || !errors.As(err, &ke) || !ke.Retriable || time.Now().After(deadline) {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
 func committedOffsets(ctx context.Context, cl *kgo.Client, group, topic string, n int32) (map[int32]int64, error) {
+	out, err := retryCoordinator(ctx, func() (map[int32]int64, error) { return fetchCommitted(ctx, cl, group, topic, n) })
+	if err != nil {
+		return nil, newError(KindUnavailable, "fetching the offsets of group %s: %v", group, err)
+	}
+	return out, nil
+}
+
+func fetchCommitted(ctx context.Context, cl *kgo.Client, group, topic string, n int32) (map[int32]int64, error) {
 	req := kmsg.NewPtrOffsetFetchRequest()
 	req.Group = group
 	t := kmsg.NewOffsetFetchRequestTopic()
@@ -254,20 +280,20 @@ func committedOffsets(ctx context.Context, cl *kgo.Client, group, topic string, 
 	req.Topics = append(req.Topics, t)
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		return nil, newError(KindUnavailable, "fetching the offsets of group %s: %v", group, err)
+		return nil, err
 	}
 	out := map[int32]int64{}
 	if err := kerr.ErrorForCode(resp.ErrorCode); errors.Is(err, kerr.GroupIDNotFound) {
 		return out, nil // a group that never committed
 	} else if err != nil {
-		return nil, newError(KindUnavailable, "fetching the offsets of group %s: %v", group, err)
+		return nil, err
 	}
 	for _, rt := range resp.Topics {
 		for _, rp := range rt.Partitions {
 			if err := kerr.ErrorForCode(rp.ErrorCode); errors.Is(err, kerr.GroupIDNotFound) {
 				continue
 			} else if err != nil {
-				return nil, newError(KindUnavailable, "fetching the offset of %s/%d for group %s: %v", topic, rp.Partition, group, err)
+				return nil, fmt.Errorf("%s/%d: %w", topic, rp.Partition, err)
 			}
 			if rp.Offset >= 0 {
 				out[rp.Partition] = rp.Offset
@@ -303,8 +329,21 @@ func commitOffsets(ctx context.Context, cl *kgo.Client, group, topic string, off
 		t.Partitions = append(t.Partitions, p)
 	}
 	req.Topics = append(req.Topics, t)
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
+	resp, err := retryCoordinator(ctx, func() (*kmsg.OffsetCommitResponse, error) {
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return nil, err
+		}
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+					return resp, err
+				}
+			}
+		}
+		return resp, nil
+	})
+	if resp == nil {
 		return newError(KindUnavailable, "committing for group %s: %v", group, err)
 	}
 	for _, rt := range resp.Topics {
