@@ -29,7 +29,8 @@ func TestHelmInstallAndUpgradeKeepsCRs(t *testing.T) {
 	const ns, release = "junction-system", "junction"
 	createNamespace(ctx, t, ns)
 
-	helm(t, "install", release, "charts/junction", "--namespace", ns)
+	notes := string(helm(t, "install", release, "charts/junction", "--namespace", ns))
+	g.Expect(notes).To(ContainSubstring("kubectl -n junction-system rollout status deployment/junction-manager"), "NOTES.txt")
 	rendered := helmTemplate(t, release, ns)
 	crds, objs := split(rendered)
 	refreshClient(t)
