@@ -27,33 +27,53 @@ const BatchMediaType = "application/vnd.junction.batch+json"
 func Build(cfg *bridgeconfig.Config) ([]byte, error) {
 	paths := obj{}
 	opIDs := map[string]string{}
+	names := map[string]string{}
 	schemas := obj{
 		"ProblemDetails": problemSchema(),
 		"PublishResult":  resultSchema(),
 		"BatchResult":    batchResultSchema(),
+		"RecordError":    recordErrorSchema(),
+		"Commit":         commitSchema(),
 	}
 	var served []string
 	for _, v := range cfg.Versions {
 		served = append(served, v.Name)
 		for _, r := range v.Routes {
-			if !r.Allows(bridgeconfig.OperationPublish) {
-				continue
-			}
 			path := "/" + v.Name + "/" + r.Name
 			if _, dup := paths[path]; dup {
 				return nil, fmt.Errorf("openapi: path %s is defined twice", path)
 			}
-			op, valueSchema, err := publishOperation(cfg, v, r, path)
+			value, err := valueSchema(v, r, path)
 			if err != nil {
 				return nil, err
 			}
-			id := op["operationId"].(string)
-			if other, dup := opIDs[id]; dup {
-				return nil, fmt.Errorf("openapi: paths %s and %s both map to operationId %q", other, path, id)
+			valueName := valueSchemaName(v.Name, r.Name)
+			if other, dup := names[valueName]; dup {
+				return nil, fmt.Errorf("openapi: paths %s and %s both map to operationIds and schema names %q", other, path, camel(v.Name, r.Name))
 			}
-			opIDs[id] = path
-			schemas[valueSchemaName(id)] = valueSchema
-			paths[path] = obj{"post": op}
+			names[valueName] = path
+			schemas[valueName] = value
+			ref := "#/components/schemas/" + valueName
+			ops := map[string]obj{}
+			if r.Allows(bridgeconfig.OperationPublish) {
+				paths[path] = obj{"post": publishOperation(cfg, v, r, ref)}
+				ops[path] = paths[path].(obj)["post"].(obj)
+			}
+			if r.Allows(bridgeconfig.OperationSubscribe) {
+				for sub, item := range subscribeOperations(cfg, v, r, ref) {
+					paths[path+sub] = item
+					for _, op := range item {
+						ops[path+sub] = op.(obj)
+					}
+				}
+			}
+			for p, op := range ops {
+				id := op["operationId"].(string)
+				if other, dup := opIDs[id]; dup {
+					return nil, fmt.Errorf("openapi: paths %s and %s both map to operationId %q", other, p, id)
+				}
+				opIDs[id] = p
+			}
 		}
 	}
 	title := cfg.Name
@@ -85,30 +105,33 @@ func Build(cfg *bridgeconfig.Config) ([]byte, error) {
 	return append(out, '\n'), nil
 }
 
-// valueSchemaName names the component holding a route's record schema, e.g. PublishV2OrdersValue.
-func valueSchemaName(opID string) string {
-	return strings.ToUpper(opID[:1]) + opID[1:] + "Value"
+// valueSchemaName names the component holding a route's record schema, e.g. V2OrdersValue.
+func valueSchemaName(version, route string) string {
+	return camel(version, route) + "Value"
 }
 
-func publishOperation(cfg *bridgeconfig.Config, v bridgeconfig.Version, r bridgeconfig.Route, path string) (obj, obj, error) {
+// valueSchema is the route's JSON Schema with its local $refs rebased to the component.
+func valueSchema(v bridgeconfig.Version, r bridgeconfig.Route, path string) (obj, error) {
+	if r.Schema == "" {
+		return obj{"description": "Any JSON value: this topic has no schema."}, nil
+	}
+	var s any
+	if err := json.Unmarshal([]byte(r.Schema), &s); err != nil {
+		return nil, fmt.Errorf("openapi: schema of route %s: %w", path, err)
+	}
+	m, ok := s.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("openapi: schema of route %s is not an object", path)
+	}
+	return rebaseRefs(m, "#/components/schemas/"+valueSchemaName(v.Name, r.Name)).(map[string]any), nil
+}
+
+func publishOperation(cfg *bridgeconfig.Config, v bridgeconfig.Version, r bridgeconfig.Route, ref string) obj {
 	limit := r.MessageLimit()
-	id := operationID(v.Name, r.Name)
-	ref := "#/components/schemas/" + valueSchemaName(id)
-	var value obj
+	id := operationID("publish", v.Name, r.Name)
 	content := obj{}
 	if r.Schema == "" {
-		value = obj{"description": "Any JSON value: this topic has no schema."}
 		content["application/octet-stream"] = obj{"schema": obj{"type": "string", "contentMediaType": "application/octet-stream"}}
-	} else {
-		var s any
-		if err := json.Unmarshal([]byte(r.Schema), &s); err != nil {
-			return nil, nil, fmt.Errorf("openapi: schema of route %s: %w", path, err)
-		}
-		m, ok := rebaseRefs(s, ref).(map[string]any)
-		if !ok {
-			return nil, nil, fmt.Errorf("openapi: schema of route %s is not an object", path)
-		}
-		value = m
 	}
 	content["application/json"] = obj{"schema": obj{"$ref": ref}}
 	content[BatchMediaType] = obj{"schema": batchSchema(ref)}
@@ -162,7 +185,7 @@ func publishOperation(cfg *bridgeconfig.Config, v bridgeconfig.Version, r bridge
 		}
 		okResp["headers"] = headers
 	}
-	return op, value, nil
+	return op
 }
 
 // batchSchema is the {"records": [...]} envelope whose values follow valueRef.
@@ -300,12 +323,16 @@ func escape(s string) string {
 	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
 }
 
-// operationID is "publish" followed by the version and route in camel case, e.g.
+// operationID is the verb followed by the version and route in camel case, e.g.
 // publishV2Orders; Build rejects configs where two routes collide.
-func operationID(version, route string) string {
+func operationID(verb, version, route string) string {
+	return verb + camel(version, route)
+}
+
+// camel joins parts in upper camel case, dropping characters that are not letters or digits.
+func camel(parts ...string) string {
 	var b strings.Builder
-	b.WriteString("publish")
-	for _, part := range []string{version, route} {
+	for _, part := range parts {
 		upper := true
 		for _, c := range part {
 			if !unicode.IsLetter(c) && !unicode.IsDigit(c) {
@@ -320,4 +347,131 @@ func operationID(version, route string) string {
 		}
 	}
 	return b.String()
+}
+
+// subscribeOperations are the consume paths of a route, by suffix: an SSE stream and a
+// consumer-group poll with its commit.
+func subscribeOperations(cfg *bridgeconfig.Config, v bridgeconfig.Version, r bridgeconfig.Route, ref string) map[string]obj {
+	errs := func(extra obj) obj {
+		out := obj{
+			"400": problem("A malformed parameter or Last-Event-ID."),
+			"404": problem("No such version or route."),
+			"405": problem("The route does not offer subscribe."),
+			"429": withRetryAfter(problem("The API key's or the exposure's rate limit is exhausted.")),
+			"503": withRetryAfter(problem("Kafka is unavailable or the bridge is at its stream limit.")),
+		}
+		if cfg.Auth != nil {
+			out["401"] = problem("No API key, or not a valid one.")
+			out["403"] = problem("The API key is not granted subscribe on this route.")
+		}
+		for k, val := range extra {
+			out[k] = val
+		}
+		return out
+	}
+	record := obj{
+		"type":     "object",
+		"required": []string{"partition", "offset"},
+		"properties": obj{
+			"partition":   obj{"type": "integer", "format": "int32"},
+			"offset":      obj{"type": "integer", "format": "int64"},
+			"key":         obj{"type": "string"},
+			"headers":     obj{"type": "object", "additionalProperties": obj{"type": "string"}},
+			"value":       obj{"$ref": ref},
+			"valueBase64": obj{"type": "string", "contentEncoding": "base64", "description": "Set instead of value for records that are not JSON."},
+		},
+	}
+	group := obj{"name": "group", "in": "query", "required": true, "description": "Consumer group name, scoped to this exposure.", "schema": obj{"type": "string", "pattern": "^[a-zA-Z0-9._-]{1,100}$"}}
+	mark := func(op obj) obj {
+		if v.Deprecated {
+			op["deprecated"] = true
+		}
+		return op
+	}
+	return map[string]obj{
+		"/events": {"get": mark(obj{
+			"operationId": operationID("subscribe", v.Name, r.Name),
+			"summary":     fmt.Sprintf("Stream records of topic %s as Server-Sent Events", r.Topic),
+			"description": "Each event's id is the next offset of every partition (\"0:17,1:4\"); reconnecting with Last-Event-ID resumes exactly there, on any replica. " +
+				"Event \"record\" carries a record; event \"error\" names the partition and offset of a record that is too large or not decodable, and the stream goes on.",
+			"tags": []string{v.Name},
+			"parameters": []obj{
+				{"name": "Last-Event-ID", "in": "header", "required": false, "schema": obj{"type": "string", "pattern": "^([0-9]+:[0-9]+)(,[0-9]+:[0-9]+)*$"}},
+				{"name": "from", "in": "query", "required": false, "description": "Where to start without Last-Event-ID.", "schema": obj{"type": "string", "enum": []string{"earliest", "latest"}, "default": "latest"}},
+			},
+			"responses": errs(obj{"200": obj{
+				"description": "An event stream; data of \"record\" events follows the record schema below.",
+				"content":     obj{"text/event-stream": obj{"schema": obj{"type": "string"}, "x-event-data": record}},
+			}}),
+		})},
+		"/records": {"get": mark(obj{
+			"operationId": operationID("poll", v.Name, r.Name),
+			"summary":     fmt.Sprintf("Fetch a batch of records of topic %s for a consumer group", r.Topic),
+			"description": "Reads from the group's committed offsets without joining it; POST the returned commit to .../commits once processed. One poller per group.",
+			"tags":        []string{v.Name},
+			"parameters": []obj{group,
+				{"name": "max", "in": "query", "required": false, "schema": obj{"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
+				{"name": "wait", "in": "query", "required": false, "description": "Longest wait for records, a Go duration (\"2s\").", "schema": obj{"type": "string", "default": "1s"}},
+				{"name": "from", "in": "query", "required": false, "description": "Where a group without commits starts.", "schema": obj{"type": "string", "enum": []string{"earliest", "latest"}, "default": "earliest"}},
+			},
+			"responses": errs(obj{"200": obj{
+				"description": "Records, undeliverable records, and the offsets to commit.",
+				"content": obj{"application/json": obj{"schema": obj{
+					"type":     "object",
+					"required": []string{"records", "errors", "commit"},
+					"properties": obj{
+						"records": obj{"type": "array", "items": record},
+						"errors":  obj{"type": "array", "items": obj{"$ref": "#/components/schemas/RecordError"}},
+						"commit":  obj{"$ref": "#/components/schemas/Commit"},
+					},
+				}}},
+			}}),
+		})},
+		"/commits": {"post": mark(obj{
+			"operationId": operationID("commit", v.Name, r.Name),
+			"summary":     "Commit a consumer group's offsets",
+			"tags":        []string{v.Name},
+			"parameters":  []obj{group},
+			"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": obj{"$ref": "#/components/schemas/Commit"}}}},
+			"responses": errs(obj{
+				"204": obj{"description": "Committed in Kafka."},
+				"409": problem("The group has members that joined it directly."),
+			}),
+		})},
+	}
+}
+
+func recordErrorSchema() obj {
+	return obj{
+		"type":        "object",
+		"description": "A record that could not be delivered, by position.",
+		"required":    []string{"partition", "offset", "detail"},
+		"properties": obj{
+			"partition": obj{"type": "integer", "format": "int32"},
+			"offset":    obj{"type": "integer", "format": "int64"},
+			"detail":    obj{"type": "string"},
+		},
+	}
+}
+
+func commitSchema() obj {
+	return obj{
+		"type":                 "object",
+		"required":             []string{"offsets"},
+		"additionalProperties": false,
+		"properties": obj{
+			"offsets": obj{
+				"type": "array", "minItems": 1,
+				"items": obj{
+					"type":                 "object",
+					"required":             []string{"partition", "offset"},
+					"additionalProperties": false,
+					"properties": obj{
+						"partition": obj{"type": "integer", "minimum": 0},
+						"offset":    obj{"type": "integer", "minimum": 0, "description": "The next offset to read."},
+					},
+				},
+			},
+		},
+	}
 }

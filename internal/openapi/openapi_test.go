@@ -13,6 +13,7 @@ import (
 
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
+	v3high "github.com/pb33f/libopenapi/datamodel/high/v3"
 
 	"github.com/junction-dev/junction/internal/bridgeconfig"
 )
@@ -85,21 +86,25 @@ func TestBuildIsValidOpenAPI(t *testing.T) {
 	}
 	ops := map[string]bool{}
 	for path, item := range model.Model.Paths.PathItems.FromOldest() {
-		if item.Post == nil {
-			t.Fatalf("%s has no POST", path)
-		}
-		ops[item.Post.OperationId] = true
-		if dep := item.Post.Deprecated != nil && *item.Post.Deprecated; dep != strings.HasPrefix(path, "/v1/") {
-			t.Errorf("%s deprecated = %v", path, dep)
+		for _, op := range []*v3high.Operation{item.Get, item.Post} {
+			if op == nil {
+				continue
+			}
+			ops[op.OperationId] = true
+			if dep := op.Deprecated != nil && *op.Deprecated; dep != strings.HasPrefix(path, "/v1/") {
+				t.Errorf("%s %s deprecated = %v", path, op.OperationId, dep)
+			}
 		}
 	}
-	for _, id := range []string{"publishV1Orders", "publishV2Orders", "publishV2AuditLog"} {
+	want := []string{"publishV1Orders", "publishV2Orders", "publishV2AuditLog",
+		"subscribeV1Orders", "pollV1Orders", "commitV1Orders", "subscribeV2Events", "pollV2Events", "commitV2Events"}
+	for _, id := range want {
 		if !ops[id] {
 			t.Errorf("operation %s missing; have %v", id, ops)
 		}
 	}
-	if len(ops) != 3 {
-		t.Errorf("want 3 operations (subscribe-only routes have none), got %v", ops)
+	if len(ops) != len(want) {
+		t.Errorf("want %d operations, got %v", len(want), ops)
 	}
 
 	v, errs := validator.NewValidator(doc)
@@ -124,6 +129,8 @@ func TestBuildIsValidOpenAPI(t *testing.T) {
 		{"/v2/orders", BatchMediaType, `{"records": [{"value": {"id": "o1", "lines": [{"qty": 0}]}}]}`, false},
 		{"/v2/orders", BatchMediaType, `{"records": [{"value": {"id": "o1", "lines": []}, "extra": 1}]}`, false},
 		{"/v2/orders", BatchMediaType, `{"records": []}`, false},
+		{"/v1/orders/commits?group=g", "application/json", `{"offsets": [{"partition": 0, "offset": 3}]}`, true},
+		{"/v1/orders/commits?group=g", "application/json", `{"offsets": [{"partition": -1, "offset": 3}]}`, false},
 	}
 	for _, r := range requests {
 		req, _ := http.NewRequest(http.MethodPost, "http://bridge"+r.path, strings.NewReader(r.body))
@@ -212,7 +219,7 @@ func TestRenderHTMLIsSelfContained(t *testing.T) {
 		t.Fatal(err)
 	}
 	html := string(page)
-	for _, want := range []string{`id="v1"`, "/v2/audit-log", "publishV2Orders", "deprecated, sunset 2027-06-30T00:00:00Z", "PublishV2OrdersValue"} {
+	for _, want := range []string{`id="v1"`, "/v2/audit-log", "publishV2Orders", "deprecated, sunset 2027-06-30T00:00:00Z", "V2OrdersValue", "subscribeV2Events"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("docs page lacks %q", want)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
+	v3high "github.com/pb33f/libopenapi/datamodel/high/v3"
 
 	"github.com/junction-dev/junction/internal/bridgeconfig"
 	"github.com/junction-dev/junction/test/e2e/kafkaharness"
@@ -327,11 +328,20 @@ func TestBridgeVersionsAndDocsE2E(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ops := 0
 	for path, item := range model.Model.Paths.PathItems.FromOldest() {
-		dep := item.Post.Deprecated != nil && *item.Post.Deprecated
-		if dep != strings.HasPrefix(path, "/v1/") {
-			t.Errorf("%s deprecated=%v", path, dep)
+		for _, op := range []*v3high.Operation{item.Get, item.Post} {
+			if op == nil {
+				continue
+			}
+			ops++
+			if dep := op.Deprecated != nil && *op.Deprecated; dep != strings.HasPrefix(path, "/v1/") {
+				t.Errorf("%s %s deprecated=%v", path, op.OperationId, dep)
+			}
 		}
+	}
+	if ops != 7 { // publish v1/orders v2/orders v2/raw v2/drift; subscribe, poll, commit v2/feed
+		t.Errorf("%d operations in the document, want 7", ops)
 	}
 	v, errs := validator.NewValidator(doc)
 	if len(errs) > 0 {
