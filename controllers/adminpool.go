@@ -2,13 +2,12 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/junction-dev/junction/api/v1alpha1"
 	"github.com/junction-dev/junction/internal/kafka"
@@ -22,6 +21,8 @@ import (
 // topics costs a constant number of Kafka requests rather than N rounds.
 type adminPool struct {
 	newAdmin func(kafka.ClientConfig) (kafka.Admin, error)
+	// secrets reads the Secrets a MessageBroker names (uncached: get only, no watch).
+	secrets client.Reader
 	// snapshotTTL is how long a snapshot answers before the next read refreshes it.
 	snapshotTTL time.Duration
 
@@ -30,8 +31,11 @@ type adminPool struct {
 }
 
 type poolEntry struct {
-	key   string
-	admin kafka.Admin
+	// specKey identifies the broker's connection settings; key adds digests of the Secret
+	// data they name, so rotated credentials replace the connection.
+	specKey string
+	key     string
+	admin   kafka.Admin
 
 	// snapshot holds the state of the topics in known (missing ones are known and absent).
 	snapshotMu sync.Mutex
@@ -40,14 +44,12 @@ type poolEntry struct {
 	snapshot   map[string]kafka.TopicState
 }
 
-func newAdminPool(snapshotTTL time.Duration) *adminPool {
-	return &adminPool{newAdmin: kafka.NewAdmin, snapshotTTL: snapshotTTL, entries: map[types.NamespacedName]*poolEntry{}}
+func newAdminPool(snapshotTTL time.Duration, secrets client.Reader) *adminPool {
+	return &adminPool{newAdmin: kafka.NewAdmin, secrets: secrets, snapshotTTL: snapshotTTL, entries: map[types.NamespacedName]*poolEntry{}}
 }
 
-// clientConfig is the Kafka client configuration a MessageBroker describes.
-func clientConfig(b *v1alpha1.MessageBroker) kafka.ClientConfig {
-	return kafka.ClientConfig{BootstrapServers: b.Spec.Kafka.BootstrapServers, ClientID: b.Spec.Kafka.ClientID}
-}
+// secretReadTimeout bounds reading a broker's Secrets when a caller has no context to give.
+const secretReadTimeout = 10 * time.Second
 
 // get returns the admin for broker, connecting if needed.
 func (p *adminPool) get(b *v1alpha1.MessageBroker) (kafka.Admin, error) {
@@ -58,9 +60,37 @@ func (p *adminPool) get(b *v1alpha1.MessageBroker) (kafka.Admin, error) {
 	return e.admin, nil
 }
 
+// entry returns the connection of broker b. An existing one for the same settings is used
+// without reading b's Secrets again: the broker reconciler's refresh notices rotated
+// credentials, so a resync of many topics costs no Secret reads.
 func (p *adminPool) entry(b *v1alpha1.MessageBroker) (*poolEntry, error) {
-	cfg := clientConfig(b)
-	key := fmt.Sprintf("%s|%s", strings.Join(cfg.BootstrapServers, ","), cfg.ClientID)
+	nn := types.NamespacedName{Namespace: b.Namespace, Name: b.Name}
+	p.mu.Lock()
+	e, ok := p.entries[nn]
+	p.mu.Unlock()
+	if ok && e.specKey == specKey(b) {
+		return e, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), secretReadTimeout)
+	defer cancel()
+	return p.connect(ctx, b)
+}
+
+// refresh reads b's Secrets and returns its admin, replacing the connection when the settings
+// or the Secret data changed. A missing or unusable Secret is a *secretError.
+func (p *adminPool) refresh(ctx context.Context, b *v1alpha1.MessageBroker) (kafka.Admin, error) {
+	e, err := p.connect(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	return e.admin, nil
+}
+
+func (p *adminPool) connect(ctx context.Context, b *v1alpha1.MessageBroker) (*poolEntry, error) {
+	cfg, key, err := clientConfig(ctx, p.secrets, b)
+	if err != nil {
+		return nil, err
+	}
 	nn := types.NamespacedName{Namespace: b.Namespace, Name: b.Name}
 
 	p.mu.Lock()
@@ -76,7 +106,7 @@ func (p *adminPool) entry(b *v1alpha1.MessageBroker) (*poolEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &poolEntry{key: key, admin: admin}
+	e := &poolEntry{specKey: specKey(b), key: key, admin: admin}
 	p.entries[nn] = e
 	return e, nil
 }

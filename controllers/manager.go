@@ -55,7 +55,7 @@ func NewScheme() *runtime.Scheme {
 
 // Setup registers every Junction reconciler with mgr.
 func Setup(mgr ctrl.Manager, opts Options) error {
-	pool := newAdminPool(snapshotTTL(opts.SyncPeriod))
+	pool := newAdminPool(snapshotTTL(opts.SyncPeriod), mgr.GetAPIReader())
 	if err := ctrlmetrics.Registry.Register(kafka.AdminRequests); err != nil {
 		var already prometheus.AlreadyRegisteredError
 		if !errors.As(err, &already) {

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,8 +15,16 @@ import (
 	"github.com/junction-dev/junction/internal/kafka"
 )
 
-// brokerRecheck is how often a broker is asked whether it still answers.
-const brokerRecheck = 60 * time.Second
+const (
+	// brokerRecheck is how often a broker is asked whether it still answers, and its Secrets
+	// re-read.
+	brokerRecheck = 60 * time.Second
+	// brokerRetry is how soon an unreachable or refusing broker is tried again.
+	brokerRetry = 15 * time.Second
+	// secretRetry is how soon a missing or unusable Secret is read again: Secrets are not
+	// watched, and one applied together with its MessageBroker should be noticed quickly.
+	secretRetry = 5 * time.Second
+)
 
 // MessageBrokerReconciler reports whether a Kafka cluster answers.
 type MessageBrokerReconciler struct {
@@ -34,6 +43,7 @@ type brokerScope struct {
 // +kubebuilder:rbac:groups=messaging.junction.dev,resources=messagebrokers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=messaging.junction.dev,resources=messagebrokers/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
 // Reconcile connects to the cluster and records what it reports.
 func (r *MessageBrokerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -54,17 +64,26 @@ func (r *MessageBrokerReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		}
 	}()
 
-	admin, err := r.pool.get(broker)
+	// refresh re-reads the Secrets on every recheck, so rotated credentials take effect
+	// within brokerRecheck without a watch on Secrets.
+	admin, err := r.pool.refresh(ctx, broker)
 	if err == nil {
 		var info kafka.ClusterInfo
 		info, err = admin.DescribeCluster(ctx)
 		s.info = &info
 	}
 	if err != nil {
-		// A cluster that does not answer is a dependency we wait for, not a crash loop.
+		// A cluster that does not answer, or a Secret not there yet, is a dependency we wait
+		// for, not a crash loop; a fixed Secret is picked up on the next attempt.
 		s.err = err
 		r.pool.forget(req.NamespacedName)
-		return ctrl.Result{RequeueAfter: 15 * time.Second}, nil
+		if errors.Is(err, errReadingSecret) {
+			return ctrl.Result{}, err
+		}
+		if _, ok := asSecretError(err); ok {
+			return ctrl.Result{RequeueAfter: secretRetry}, nil
+		}
+		return ctrl.Result{RequeueAfter: brokerRetry}, nil
 	}
 	return ctrl.Result{RequeueAfter: brokerRecheck}, nil
 }

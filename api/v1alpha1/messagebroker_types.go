@@ -27,6 +27,68 @@ type KafkaConnection struct {
 	// +kubebuilder:validation:MaxLength=249
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]*$`
 	ClientID string `json:"clientID,omitempty"`
+
+	// tls, when set, encrypts every connection to the brokers. Without caSecretRef the
+	// system's trusted roots verify the brokers' certificates.
+	// +optional
+	TLS *KafkaTLS `json:"tls,omitempty"`
+
+	// sasl, when set, authenticates every connection with a user name and password.
+	// +optional
+	SASL *KafkaSASL `json:"sasl,omitempty"`
+}
+
+// KafkaTLS is the client side of TLS to the brokers. The Secrets are read from the
+// MessageBroker's namespace; a change to their data is picked up within a minute.
+type KafkaTLS struct {
+	// caSecretRef names the Secret key holding the PEM certificates that sign the brokers'
+	// certificates.
+	// +optional
+	CASecretRef *SecretKeyReference `json:"caSecretRef,omitempty"`
+
+	// clientCertSecretRef names a Secret of type kubernetes.io/tls whose tls.crt and tls.key
+	// are presented to brokers that require client authentication.
+	// +optional
+	ClientCertSecretRef *LocalObjectReference `json:"clientCertSecretRef,omitempty"`
+}
+
+// SASLMechanism is a SASL mechanism the brokers offer.
+// +kubebuilder:validation:Enum=PLAIN;SCRAM-SHA-256;SCRAM-SHA-512
+type SASLMechanism string
+
+// The SASL mechanisms Junction supports.
+const (
+	SASLPlain       SASLMechanism = "PLAIN"
+	SASLSCRAMSHA256 SASLMechanism = "SCRAM-SHA-256"
+	SASLSCRAMSHA512 SASLMechanism = "SCRAM-SHA-512"
+)
+
+// KafkaSASL authenticates to the brokers with credentials from a Secret.
+type KafkaSASL struct {
+	// mechanism is the SASL mechanism: PLAIN (use it with tls, as it sends the password in
+	// clear), SCRAM-SHA-256 or SCRAM-SHA-512.
+	// +required
+	Mechanism SASLMechanism `json:"mechanism"`
+
+	// secretRef names a Secret in the same namespace with the keys username and password.
+	// +required
+	SecretRef LocalObjectReference `json:"secretRef"`
+}
+
+// SecretKeyReference names one key of a Secret in the same namespace.
+type SecretKeyReference struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// key within the Secret's data.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key"`
 }
 
 // MessageBrokerStatus is the observed state of the cluster.
