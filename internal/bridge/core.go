@@ -10,7 +10,10 @@ import (
 	"fmt"
 	"math"
 	"mime"
+	"net/http"
 	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -190,6 +193,36 @@ func (c *Core) Authorize(p *Principal, version, routeName string, op bridgeconfi
 		return nil, err
 	}
 	return rt, nil
+}
+
+// deprecationHeaders are the headers a deprecated version answers with: RFC 9745 Deprecation,
+// RFC 8594 Sunset, and Links to its docs and to the same route in the successor version.
+// REST sends them as HTTP headers, gRPC as response metadata.
+func (c *Core) deprecationHeaders(version, routeName string) map[string]string {
+	for _, v := range c.cfg.Versions {
+		if v.Name != version || !v.Deprecated {
+			continue
+		}
+		var since int64
+		if v.DeprecatedSince != nil {
+			since = v.DeprecatedSince.Unix()
+		}
+		h := map[string]string{"Deprecation": "@" + strconv.FormatInt(since, 10)}
+		if v.Sunset != nil {
+			h["Sunset"] = v.Sunset.UTC().Format(http.TimeFormat)
+		}
+		links := []string{fmt.Sprintf(`</docs#%s>; rel="deprecation"; type="text/html"`, version)}
+		if succ := c.cfg.Successor(version); succ != "" {
+			target := "/" + succ + "/"
+			if _, err := c.lookup(succ, routeName); err == nil {
+				target += routeName
+			}
+			links = append(links, fmt.Sprintf(`<%s>; rel="successor-version"`, target))
+		}
+		h["Link"] = strings.Join(links, ", ")
+		return h
+	}
+	return nil
 }
 
 // take spends one token or says how long to wait for one.

@@ -11,7 +11,9 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
 
 	"github.com/junction-dev/junction/internal/kafka"
 	bridgev1 "github.com/junction-dev/junction/proto/junction/bridge/v1"
@@ -26,10 +28,11 @@ type grpcServer struct {
 // newGRPCServer registers Publish, health and reflection. The receive limit follows the
 // largest route limit, so the core (not the transport) refuses oversized records with its
 // own error.
-func newGRPCServer(core *Core, hs *health.Server, log *slog.Logger) *grpc.Server {
+func newGRPCServer(core *Core, hs *health.Server, log *slog.Logger, m *metrics) *grpc.Server {
 	// Room for the envelope (version, route, key, headers) around the largest payload.
 	const envelope = 64 << 10
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(int(core.maxMessageLimit()) + envelope))
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(int(core.maxMessageLimit())+envelope),
+		grpc.ChainUnaryInterceptor(accessLogUnary(log, m)))
 	bridgev1.RegisterPublishServiceServer(srv, &grpcServer{core: core, log: log})
 	healthpb.RegisterHealthServer(srv, hs)
 	reflection.Register(srv)
@@ -57,6 +60,13 @@ func (s *grpcServer) Publish(ctx context.Context, req *bridgev1.PublishRequest) 
 	if a := first(md, "authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
 		key = strings.TrimSpace(a[7:])
 	}
+	if h := s.core.deprecationHeaders(req.GetVersion(), req.GetRoute()); h != nil {
+		md := metadata.MD{}
+		for k, v := range h {
+			md.Set(strings.ToLower(k), v)
+		}
+		_ = grpc.SetHeader(ctx, md)
+	}
 	p, err := s.core.Authenticate(key)
 	if err != nil {
 		return nil, err
@@ -70,6 +80,28 @@ func (s *grpcServer) Publish(ctx context.Context, req *bridgev1.PublishRequest) 
 		return nil, e
 	}
 	return &bridgev1.PublishResponse{Topic: res.Topic, Partition: res.Partition, Offset: res.Offset}, nil
+}
+
+// accessLogUnary logs and counts every Publish like the REST access log: no payloads, no keys.
+func accessLogUnary(log *slog.Logger, m *metrics) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if info.FullMethod != bridgev1.PublishService_Publish_FullMethodName {
+			return handler(ctx, req)
+		}
+		start := time.Now()
+		resp, err := handler(ctx, req)
+		code := status.Code(err)
+		m.observeGRPC(info.FullMethod, code.String(), time.Since(start))
+		attrs := []any{"method", info.FullMethod, "code", code.String(), "duration_ms", time.Since(start).Milliseconds()}
+		if pr, ok := req.(*bridgev1.PublishRequest); ok {
+			attrs = append(attrs, "version", pr.GetVersion(), "route", pr.GetRoute())
+		}
+		if pr, ok := peer.FromContext(ctx); ok {
+			attrs = append(attrs, "remote", pr.Addr.String())
+		}
+		log.Info("grpc request", attrs...)
+		return resp, err
+	}
 }
 
 func first(md metadata.MD, key string) string {

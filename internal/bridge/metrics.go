@@ -20,6 +20,7 @@ type metrics struct {
 	records    prometheus.Counter
 	inflight   prometheus.Gauge
 	sseStreams prometheus.Gauge
+	grpc       *prometheus.HistogramVec
 }
 
 func newMetrics() *metrics {
@@ -55,7 +56,12 @@ func newMetrics() *metrics {
 			Help: "Open Server-Sent Events streams.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.produce, m.records, m.inflight, m.sseStreams,
+	m.grpc = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "junction_bridge_grpc_request_duration_seconds",
+		Help:    "gRPC Publish latency by status code (its _count is the request count).",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+	}, []string{"method", "code"})
+	reg.MustRegister(m.grpc, m.requests, m.duration, m.produce, m.records, m.inflight, m.sseStreams,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -96,5 +102,11 @@ func (m *metrics) observeRequest(info *requestInfo, code int, d time.Duration) {
 func (m *metrics) streams(delta float64) {
 	if m != nil {
 		m.sseStreams.Add(delta)
+	}
+}
+
+func (m *metrics) observeGRPC(method, code string, d time.Duration) {
+	if m != nil {
+		m.grpc.WithLabelValues(method, code).Observe(d.Seconds())
 	}
 }

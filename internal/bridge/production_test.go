@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -412,5 +413,39 @@ func TestPollAndCommitAcrossReplicas(t *testing.T) {
 	}
 	if resp, _ := do(t, http.MethodPost, b.baseURL+"/v2/orders/commits?group=g1", "application/json", `{"offsets": [{"partition": 5, "offset": 1}]}`, nil); resp.StatusCode != 400 {
 		t.Errorf("commit to a missing partition: %d", resp.StatusCode)
+	}
+}
+
+func TestGRPCDeprecationMetadataAndAllow(t *testing.T) {
+	sunset := time.Date(2027, 6, 30, 0, 0, 0, 0, time.UTC)
+	b := startBridgeWith(t, 1, func(c *bridgeconfig.Config) { c.Versions[0].Sunset = &sunset })
+	v, _ := structpb.NewValue(map[string]any{"id": "o", "qty": 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var header metadata.MD
+	_, err := bridgev1.NewPublishServiceClient(b.conn).Publish(ctx,
+		&bridgev1.PublishRequest{Version: "v1", Route: "orders", Payload: &bridgev1.PublishRequest_Json{Json: v}}, grpc.Header(&header))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if header.Get("deprecation")[0] != "@0" || header.Get("sunset")[0] != "Wed, 30 Jun 2027 00:00:00 GMT" ||
+		!strings.Contains(header.Get("link")[0], `</v2/orders>; rel="successor-version"`) {
+		t.Errorf("gRPC metadata %v", header)
+	}
+	resp, _ := do(t, http.MethodPost, b.baseURL+"/v2/feed", "application/json", `{}`, nil)
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "" {
+		t.Errorf("POST to subscribe-only route: %d Allow=%q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	resp, _ = do(t, http.MethodGet, b.baseURL+"/v2/orders", "", "", nil)
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "POST" {
+		t.Errorf("GET on a publish route: %d Allow=%q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	resp, _ = do(t, http.MethodGet, b.baseURL+"/v2/feed/events?from=x", "", "", nil)
+	if resp.StatusCode != 400 {
+		t.Errorf("events with a bad from: %d", resp.StatusCode)
+	}
+	_, data := do(t, http.MethodGet, b.baseURL+"/metrics", "", "", nil)
+	if !strings.Contains(string(data), `junction_bridge_grpc_request_duration_seconds_count{code="OK",method="/junction.bridge.v1.PublishService/Publish"} 1`) {
+		t.Error("/metrics lacks the gRPC request")
 	}
 }

@@ -199,34 +199,42 @@ func (s *restServer) admit(w http.ResponseWriter, r *http.Request, op bridgeconf
 	if p != nil {
 		info.key = p.Name
 	}
-	return s.core.Authorize(p, version, routeName, op)
+	rt, err := s.core.Authorize(p, version, routeName, op)
+	if e, ok := err.(*Error); ok && e.Kind == KindOperationNotAllowed {
+		w.Header().Set("Allow", s.allowed(version, routeName, r.URL.Path))
+	}
+	return rt, err
 }
 
-// versionHeaders announces a deprecated version (RFC 9745 Deprecation, RFC 8594 Sunset) and
-// links to the same route in the successor version.
+// allowed is the Allow header for path on a route: POST /{v}/{r} publishes; GET .../events,
+// GET .../records and POST .../commits subscribe.
+func (s *restServer) allowed(version, routeName, path string) string {
+	rt, err := s.core.lookup(version, routeName)
+	if err != nil {
+		return ""
+	}
+	var methods []string
+	switch {
+	case strings.HasSuffix(path, "/events"), strings.HasSuffix(path, "/records"):
+		if rt.cfg.Allows(bridgeconfig.OperationSubscribe) {
+			methods = append(methods, http.MethodGet)
+		}
+	case strings.HasSuffix(path, "/commits"):
+		if rt.cfg.Allows(bridgeconfig.OperationSubscribe) {
+			methods = append(methods, http.MethodPost)
+		}
+	default:
+		if rt.cfg.Allows(bridgeconfig.OperationPublish) {
+			methods = append(methods, http.MethodPost)
+		}
+	}
+	return strings.Join(methods, ", ")
+}
+
+// versionHeaders announces a deprecated version on the response.
 func (s *restServer) versionHeaders(w http.ResponseWriter, version, routeName string) {
-	for _, v := range s.core.cfg.Versions {
-		if v.Name != version || !v.Deprecated {
-			continue
-		}
-		h := w.Header()
-		var since int64
-		if v.DeprecatedSince != nil {
-			since = v.DeprecatedSince.Unix()
-		}
-		h.Set("Deprecation", "@"+strconv.FormatInt(since, 10))
-		if v.Sunset != nil {
-			h.Set("Sunset", v.Sunset.UTC().Format(http.TimeFormat))
-		}
-		links := []string{fmt.Sprintf(`</docs#%s>; rel="deprecation"; type="text/html"`, version)}
-		if succ := s.core.cfg.Successor(version); succ != "" {
-			target := "/" + succ + "/"
-			if _, err := s.core.lookup(succ, routeName); err == nil {
-				target += routeName
-			}
-			links = append(links, fmt.Sprintf(`<%s>; rel="successor-version"`, target))
-		}
-		h.Set("Link", strings.Join(links, ", "))
+	for k, v := range s.core.deprecationHeaders(version, routeName) {
+		w.Header().Set(k, v)
 	}
 }
 
@@ -464,8 +472,8 @@ func (s *restServer) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, asError(err))
 		return
 	}
-	w.Header().Set("Allow", http.MethodPost)
-	writeProblem(w, r, &Error{Kind: KindOperationNotAllowed, Title: "Method not allowed", Detail: r.Method + " is not supported here; use POST to publish or GET .../events to subscribe"})
+	w.Header().Set("Allow", s.allowed(r.PathValue("version"), r.PathValue("route"), r.URL.Path))
+	writeProblem(w, r, &Error{Kind: KindOperationNotAllowed, Title: "Method not allowed", Detail: r.Method + " is not supported here; POST /{version}/{route} publishes, GET .../events and GET .../records subscribe"})
 }
 
 func (s *restServer) serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
@@ -520,10 +528,6 @@ func writeProblemDoc(w http.ResponseWriter, e *Error, p Problem) {
 	switch e.Kind {
 	case KindUnauthenticated:
 		h.Set("WWW-Authenticate", `Bearer realm="junction"`)
-	case KindOperationNotAllowed:
-		if h.Get("Allow") == "" {
-			h.Set("Allow", http.MethodPost+", "+http.MethodGet)
-		}
 	}
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)

@@ -82,7 +82,7 @@ func Run(ctx context.Context, cfg *bridgeconfig.Config, opts Options) error {
 
 	hs := health.NewServer()
 	wg.Go(func() { watchHealth(ctx, hs, producer, opts.HealthInterval) })
-	grpcSrv := newGRPCServer(core, hs, log)
+	grpcSrv := newGRPCServer(core, hs, log, m)
 	stopping, stopStreams := context.WithCancel(context.Background())
 	defer stopStreams()
 	rest := &restServer{core: core, producer: producer, openapi: doc, docs: docs, log: log, metrics: m, stopping: stopping}
