@@ -10,6 +10,11 @@ K8S_ASSETS := $(BIN)/k8s
 export KUBEBUILDER_ASSETS := $(K8S_ASSETS)
 
 CONTROLLER_GEN := $(GO) tool controller-gen
+# helm and kustomize are built from the module proxy into bin/ (kept out of go.mod); the install tests use them.
+HELM := $(BIN)/helm
+HELM_VERSION := v4.3.2
+KUSTOMIZE := $(BIN)/kustomize
+KUSTOMIZE_VERSION := v5.8.2
 BUF := $(GO) tool buf
 
 .PHONY: all
@@ -47,8 +52,8 @@ vet: ## Run go vet.
 	$(GO) vet ./...
 
 .PHONY: test
-test: manifests generate fmt vet envtest build ## Run unit and controller tests (envtest + embedded Kafka).
-	$(GO) test ./... -count=1 -timeout 20m
+test: manifests generate fmt vet envtest build $(HELM) $(KUSTOMIZE) ## Run unit, controller (envtest + embedded Kafka), bridge and install tests.
+	JUNCTION_REQUIRE_INSTALL_TOOLS=1 $(GO) test ./... -count=1 -timeout 20m
 
 .PHONY: test-e2e
 test-e2e: envtest build ## Run the end-to-end suite against a real Apache Kafka broker.
@@ -103,11 +108,6 @@ BRIDGE_IMG ?= $(IMG_PREFIX)junction/bridge:$(VERSION)
 GO_IMAGE ?= golang:1.26
 BASE_IMAGE ?= distroless/static:nonroot
 CONTAINER_TOOL ?= docker
-
-HELM := $(BIN)/helm
-HELM_VERSION := v4.3.2
-KUSTOMIZE := $(BIN)/kustomize
-KUSTOMIZE_VERSION := v5.8.2
 
 .PHONY: docker-build
 docker-build: ## Build the manager and bridge images as MANAGER_IMG and BRIDGE_IMG.
