@@ -37,6 +37,10 @@ type Options struct {
 	ServerProperties map[string]string
 	// FormatArgs are extra arguments to `kafka-storage format`, e.g. "--add-scram", "SCRAM-SHA-512=[name=u,password=p]".
 	FormatArgs []string
+	// ExtraListeners are client listeners added to every node, beside PLAINTEXT, each on a port
+	// picked free; Cluster.Listeners has their addresses. Settings of one listener go in
+	// ServerProperties as "listener.name.<lower-case name>.<key>".
+	ExtraListeners []Listener
 	// StartTimeout bounds the wait for the whole cluster to answer (after the storage format).
 	// Default $JUNCTION_KAFKA_START_TIMEOUT (a Go duration) or else 90s.
 	StartTimeout time.Duration
@@ -46,10 +50,20 @@ type Options struct {
 	Logf func(format string, args ...any)
 }
 
+// Listener is a named client listener.
+type Listener struct {
+	// Name is the listener name, e.g. "SCRAM"; not PLAINTEXT or CONTROLLER.
+	Name string
+	// SecurityProtocol is PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+	SecurityProtocol string
+}
+
 // Cluster is a running set of Kafka nodes.
 type Cluster struct {
 	// BootstrapServers lists every node's client listener, "127.0.0.1:port".
 	BootstrapServers []string
+	// Listeners maps each of Options.ExtraListeners by name to every node's address on it.
+	Listeners map[string][]string
 	// ClusterID is the KRaft cluster id the storage was formatted with.
 	ClusterID string
 	// Dir holds one sub-directory per node: server.properties, server.log, data/.
@@ -104,6 +118,13 @@ var JVMArgs = []string{
 func Launch(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.Brokers < 1 {
 		return nil, fmt.Errorf("kafkaharness: Brokers must be at least 1, got %d", opts.Brokers)
+	}
+	seen := map[string]bool{"PLAINTEXT": true, "CONTROLLER": true}
+	for _, l := range opts.ExtraListeners {
+		if l.Name == "" || seen[l.Name] || l.SecurityProtocol == "" {
+			return nil, fmt.Errorf("kafkaharness: extra listener %+v: needs a new name and a security protocol", l)
+		}
+		seen[l.Name] = true
 	}
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = defaultStartTimeout
@@ -162,10 +183,13 @@ func launchOnce(ctx context.Context, opts Options, lib string) (_ *Cluster, err 
 		}
 	}()
 
-	ports, err := freePorts(2 * opts.Brokers)
+	perNode := 2 + len(opts.ExtraListeners)
+	ports, err := freePorts(perNode * opts.Brokers)
 	if err != nil {
 		return nil, err
 	}
+	c.Listeners = map[string][]string{}
+	extra := make([][]string, opts.Brokers) // per node: "NAME://addr"
 	var voters, initial []string
 	for i := 0; i < opts.Brokers; i++ {
 		id := int32(i + 1)
@@ -173,8 +197,8 @@ func launchOnce(ctx context.Context, opts Options, lib string) (_ *Cluster, err 
 		n := &node{
 			Broker: Broker{
 				ID:             id,
-				Addr:           net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2*i])),
-				ControllerAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2*i+1])),
+				Addr:           net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[perNode*i])),
+				ControllerAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[perNode*i+1])),
 				LogPath:        filepath.Join(nd, "server.log"),
 				DataDir:        filepath.Join(nd, "data"),
 			},
@@ -186,11 +210,17 @@ func launchOnce(ctx context.Context, opts Options, lib string) (_ *Cluster, err 
 		}
 		c.nodes = append(c.nodes, n)
 		c.BootstrapServers = append(c.BootstrapServers, n.Addr)
+		for j, l := range opts.ExtraListeners {
+			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[perNode*i+2+j]))
+			c.Listeners[l.Name] = append(c.Listeners[l.Name], addr)
+			extra[i] = append(extra[i], l.Name+"://"+addr)
+		}
 		voters = append(voters, n.ControllerAddr)
 		initial = append(initial, fmt.Sprintf("%d@%s:%s", id, n.ControllerAddr, newUUID()))
 	}
-	for _, n := range c.nodes {
+	for i, n := range c.nodes {
 		props := ServerProperties(n.ID, opts.Brokers, n.Addr, n.ControllerAddr, voters, n.DataDir)
+		addListeners(props, opts.ExtraListeners, extra[i])
 		for k, v := range opts.ServerProperties {
 			props[k] = v
 		}
@@ -269,6 +299,16 @@ func ServerProperties(id int32, brokers int, addr, controllerAddr string, quorum
 		"num.network.threads":                              "2",
 		"num.io.threads":                                   "4",
 		"num.recovery.threads.per.data.dir":                "1",
+	}
+}
+
+// addListeners adds the extra listeners (endpoints "NAME://addr", in the order of ls) to a
+// node's generated properties.
+func addListeners(props map[string]string, ls []Listener, endpoints []string) {
+	for j, l := range ls {
+		props["listeners"] += "," + endpoints[j]
+		props["advertised.listeners"] += "," + endpoints[j]
+		props["listener.security.protocol.map"] += "," + l.Name + ":" + l.SecurityProtocol
 	}
 }
 

@@ -84,3 +84,19 @@ func TestHomeFindsThePom(t *testing.T) {
 		t.Errorf("Home() = %s has no install.sh", home)
 	}
 }
+
+func TestExtraListenersJoinTheGeneratedOnes(t *testing.T) {
+	p := ServerProperties(1, 1, "127.0.0.1:9092", "127.0.0.1:9093", []string{"127.0.0.1:9093"}, "/tmp/d")
+	addListeners(p, []Listener{{"SCRAM", "SASL_PLAINTEXT"}, {"TLS", "SSL"}}, []string{"SCRAM://127.0.0.1:9094", "TLS://127.0.0.1:9095"})
+	want := map[string]string{
+		"listeners":                      "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,SCRAM://127.0.0.1:9094,TLS://127.0.0.1:9095",
+		"advertised.listeners":           "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,SCRAM://127.0.0.1:9094,TLS://127.0.0.1:9095",
+		"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SCRAM:SASL_PLAINTEXT,TLS:SSL",
+		"inter.broker.listener.name":     "PLAINTEXT",
+	}
+	for k, v := range want {
+		if p[k] != v {
+			t.Errorf("%s = %q, want %q", k, p[k], v)
+		}
+	}
+}
