@@ -28,7 +28,12 @@ const (
 	configVolume    = "config"
 	configMountPath = "/etc/junction"
 	httpPortName    = "http"
-	grpcPortName    = "grpc"
+	// bridgeDrainDelay is how long a terminating bridge keeps serving while unready, so the
+	// Service stops routing to it before its listeners close; the grace period covers it
+	// plus the bridge's 20s drain.
+	bridgeDrainDelay      = 5 * time.Second
+	bridgeGracePeriodSecs = int64(35)
+	grpcPortName          = "grpc"
 )
 
 // bridgeName is the name of an exposure's ConfigMap, Deployment and Service: DNS-1123 safe and
@@ -213,7 +218,7 @@ func bridgeDeployment(e *v1alpha1.ApiExposure, image, configSum string) (*appsv1
 	container := corev1ac.Container().
 		WithName("bridge").
 		WithImage(image).
-		WithArgs("--config", configMountPath+"/"+bridgeconfig.FileName).
+		WithArgs("--config", configMountPath+"/"+bridgeconfig.FileName, "--drain-delay", bridgeDrainDelay.String()).
 		WithPorts(
 			corev1ac.ContainerPort().WithName(httpPortName).WithContainerPort(restPort(e)).WithProtocol(corev1.ProtocolTCP),
 			corev1ac.ContainerPort().WithName(grpcPortName).WithContainerPort(grpcPort(e)).WithProtocol(corev1.ProtocolTCP)).
@@ -246,6 +251,7 @@ func bridgeDeployment(e *v1alpha1.ApiExposure, image, configSum string) (*appsv1
 				WithAnnotations(map[string]string{checksumAnnotation: configSum}).
 				WithSpec(corev1ac.PodSpec().
 					WithAutomountServiceAccountToken(false).
+					WithTerminationGracePeriodSeconds(bridgeGracePeriodSecs).
 					WithSecurityContext(corev1ac.PodSecurityContext().
 						WithRunAsNonRoot(true).
 						WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).

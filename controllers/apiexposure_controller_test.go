@@ -89,7 +89,8 @@ func TestApiExposureRendersBridge(t *testing.T) {
 		g.Expect(*refs[0].Controller).To(BeTrue())
 	}
 	pod := deploy.Spec.Template.Spec
-	g.Expect(pod.Containers[0].Args).To(Equal([]string{"--config", "/etc/junction/bridge.json"}))
+	g.Expect(pod.Containers[0].Args).To(Equal([]string{"--config", "/etc/junction/bridge.json", "--drain-delay", "5s"}))
+	g.Expect(*pod.TerminationGracePeriodSeconds).To(Equal(int64(35)))
 	g.Expect(pod.Containers[0].Image).To(Equal("junction/bridge:test"))
 	g.Expect(pod.Volumes[0].ConfigMap.Name).To(Equal("orders-api-bridge"))
 	g.Expect(*pod.Containers[0].SecurityContext.ReadOnlyRootFilesystem).To(BeTrue())

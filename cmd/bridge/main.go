@@ -30,6 +30,7 @@ func run(log *slog.Logger) error {
 	grpcAddr := flag.String("grpc-addr", "", "gRPC listen address (default \":\" + grpcPort from the config)")
 	maxInFlight := flag.Int("max-in-flight", 0, "publish requests served at once before answering 503 (default 256)")
 	maxInFlightBytes := flag.Int64("max-in-flight-bytes", 0, "request body bytes held at once before answering 503 (default 64 MiB)")
+	drainDelay := flag.Duration("drain-delay", 0, "after SIGTERM, keep serving (unready) this long before closing the listeners")
 	flag.Parse()
 	if *configPath == "" {
 		return errors.New("--config is required")
@@ -57,5 +58,6 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	return bridge.Run(ctx, cfg, bridge.Options{HTTPListener: hl, GRPCListener: gl, Logger: log,
-		Limits: bridge.Limits{MaxInFlight: *maxInFlight, MaxInFlightBytes: *maxInFlightBytes}})
+		Limits:     bridge.Limits{MaxInFlight: *maxInFlight, MaxInFlightBytes: *maxInFlightBytes},
+		DrainDelay: *drainDelay})
 }

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -447,5 +449,41 @@ func TestGRPCDeprecationMetadataAndAllow(t *testing.T) {
 	_, data := do(t, http.MethodGet, b.baseURL+"/metrics", "", "", nil)
 	if !strings.Contains(string(data), `junction_bridge_grpc_request_duration_seconds_count{code="OK",method="/junction.bridge.v1.PublishService/Publish"} 1`) {
 		t.Error("/metrics lacks the gRPC request")
+	}
+}
+
+// TestDrainDelayServesUnready: after the stop signal the bridge reports unready but keeps
+// accepting publishes for the drain delay, then stops.
+func TestDrainDelayServesUnready(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders", "orders-v1", "raw", "feed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	hl, _ := net.Listen("tcp", "127.0.0.1:0")
+	gl, _ := net.Listen("tcp", "127.0.0.1:0")
+	base := "http://" + hl.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, testConfig(c.ListenAddrs()), Options{HTTPListener: hl, GRPCListener: gl, DrainDelay: time.Second,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), HealthInterval: 100 * time.Millisecond})
+	}()
+	waitStatus(t, base+"/readyz", http.StatusOK)
+	cancel()
+	waitStatus(t, base+"/readyz", http.StatusServiceUnavailable)
+	if resp, data := do(t, http.MethodPost, base+"/v2/orders", "application/json", `{"id": "late", "qty": 1}`, nil); resp.StatusCode != 200 {
+		t.Errorf("publish while draining: %d %s", resp.StatusCode, data)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the drain delay")
+	}
+	if len(readTopic(t, c, "orders", 1)) != 1 {
+		t.Error("the record published while draining is not in Kafka")
 	}
 }

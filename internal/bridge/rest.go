@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/junction-dev/junction/internal/bridgeconfig"
@@ -31,6 +32,8 @@ type restServer struct {
 	// stopping ends when the server shuts down, so open SSE streams end instead of holding
 	// Shutdown until its timeout.
 	stopping context.Context
+	// draining makes /readyz fail once shutdown began.
+	draining atomic.Bool
 }
 
 func (s *restServer) handler() http.Handler {
@@ -491,6 +494,11 @@ func (s *restServer) serveDocs(w http.ResponseWriter, _ *http.Request) {
 
 // readyz asks Kafka on every probe, so the bridge leaves the Service while Kafka is away.
 func (s *restServer) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		e := newError(KindOverloaded, "the bridge is shutting down")
+		writeProblem(w, r, e)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.producer.Ping(ctx); err != nil {

@@ -31,6 +31,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Limits bound the publish work in flight; zero values mean the defaults.
 	Limits Limits
+	// DrainDelay keeps serving, unready, this long after ctx ends before closing the
+	// listeners, so endpoints controllers and load balancers stop routing here first.
+	DrainDelay time.Duration
 }
 
 func (o *Options) defaults() {
@@ -109,8 +112,12 @@ func Run(ctx context.Context, cfg *bridgeconfig.Config, opts Options) error {
 		log.Error("server stopped", "error", serveErr)
 	}
 	stop()
-	log.Info("bridge draining")
+	log.Info("bridge draining", "delay", opts.DrainDelay)
 	hs.Shutdown()
+	rest.draining.Store(true)
+	if opts.DrainDelay > 0 && serveErr == nil {
+		time.Sleep(opts.DrainDelay)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
 	defer cancel()
 	if err := httpSrv.Shutdown(sctx); err != nil {

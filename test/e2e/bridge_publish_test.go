@@ -488,7 +488,7 @@ func TestBridgeOverloadE2E(t *testing.T) {
 
 // TestBridgeSIGTERMDrainE2E: stop a bridge under load; every record that got a 2xx is in Kafka.
 func TestBridgeSIGTERMDrainE2E(t *testing.T) {
-	f := startFixture(t, nil)
+	f := startFixture(t, nil, "--drain-delay", "1s") // as the operator runs it (5s there)
 	base := f.bridge.baseURL
 	var (
 		mu       sync.Mutex
