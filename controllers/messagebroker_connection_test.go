@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"strings"
 	"testing"
@@ -188,10 +189,10 @@ func TestBrokerErrorOutcome(t *testing.T) {
 	}{
 		{&secretError{reason: reasonSecretNotFound, msg: `Secret shop/user (key "username") does not exist`},
 			outcomeWaiting, reasonSecretNotFound, `Secret shop/user (key "username") does not exist`},
-		{errors.Join(kafka.ErrAuthenticationFailed, errors.New("invalid credentials with SASL mechanism SCRAM-SHA-512")),
-			outcomeWaiting, reasonAuthenticationFailed, "Kafka at [kafka:9093] refused the SCRAM-SHA-512 credentials from Secret shop/user: "},
-		{errors.Join(kafka.ErrTLSHandshake, errors.New("x509: certificate signed by unknown authority")),
-			outcomeWaiting, reasonTLSHandshakeFailed, "TLS handshake with Kafka at [kafka:9093] failed: "},
+		{fmt.Errorf("%w: %v", kafka.ErrAuthenticationFailed, "invalid credentials with SASL mechanism SCRAM-SHA-512"),
+			outcomeWaiting, reasonAuthenticationFailed, "Kafka at [kafka:9093] refused the SCRAM-SHA-512 credentials from Secret shop/user: invalid credentials"},
+		{fmt.Errorf("%w: %v", kafka.ErrTLSHandshake, "x509: certificate signed by unknown authority"),
+			outcomeWaiting, reasonTLSHandshakeFailed, "TLS handshake with Kafka at [kafka:9093] failed: x509: certificate signed"},
 		{errors.Join(kafka.ErrUnavailable, errors.New("connection refused")),
 			outcomeWaiting, reasonKafkaUnavailable, "cannot reach Kafka at [kafka:9093]: "},
 		{errors.Join(errReadingSecret, errors.New("etcd timeout")), outcomeFailed, "SecretReadFailed", "etcd timeout"},

@@ -3,6 +3,7 @@ package controllers
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/junction-dev/junction/api/v1alpha1"
 	"github.com/junction-dev/junction/internal/kafka"
@@ -42,12 +43,17 @@ func brokerErrorOutcome(b *v1alpha1.MessageBroker, err error) outcome {
 		return outcome{kind: outcomeFailed, reason: "SecretReadFailed", message: err.Error()}
 	case errors.Is(err, kafka.ErrAuthenticationFailed) && b.Spec.Kafka.SASL != nil:
 		return outcome{kind: outcomeWaiting, reason: reasonAuthenticationFailed, message: fmt.Sprintf(
-			"Kafka at %v refused the %s credentials from Secret %s/%s: %v",
-			servers, b.Spec.Kafka.SASL.Mechanism, b.Namespace, b.Spec.Kafka.SASL.SecretRef.Name, err)}
+			"Kafka at %v refused the %s credentials from Secret %s/%s: %s",
+			servers, b.Spec.Kafka.SASL.Mechanism, b.Namespace, b.Spec.Kafka.SASL.SecretRef.Name, cause(err, kafka.ErrAuthenticationFailed))}
 	case errors.Is(err, kafka.ErrTLSHandshake):
 		return outcome{kind: outcomeWaiting, reason: reasonTLSHandshakeFailed, message: fmt.Sprintf(
-			"TLS handshake with Kafka at %v failed: %v", servers, err)}
+			"TLS handshake with Kafka at %v failed: %s", servers, cause(err, kafka.ErrTLSHandshake))}
 	}
 	return outcome{kind: outcomeWaiting, reason: reasonKafkaUnavailable,
 		message: fmt.Sprintf("cannot reach Kafka at %v: %v", servers, err)}
+}
+
+// cause is err's text without the sentinel's own words, which the message already says.
+func cause(err, sentinel error) string {
+	return strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
 }
