@@ -81,7 +81,7 @@ func renderBridgeConfig(e *v1alpha1.ApiExposure, topics map[string]*v1alpha1.Mes
 	cfg := &bridgeconfig.Config{
 		Namespace: e.Namespace,
 		Name:      e.Name,
-		Kafka:     bridgeconfig.Kafka{BootstrapServers: broker.Spec.Kafka.BootstrapServers, ClientID: broker.Spec.Kafka.ClientID},
+		Kafka:     renderKafka(broker),
 		HTTPPort:  restPort(e),
 		GRPCPort:  grpcPort(e),
 		RateLimit: renderRateLimit(e.Spec.RateLimit),
@@ -130,9 +130,7 @@ func renderBridgeConfig(e *v1alpha1.ApiExposure, topics map[string]*v1alpha1.Mes
 			for _, op := range r.Operations {
 				route.Operations = append(route.Operations, bridgeconfig.Operation(op))
 			}
-			if t.Spec.Schema != nil {
-				route.Schema = t.Spec.Schema.JSONSchema
-			}
+			route.Schema = servedSchema(t)
 			if s, ok := t.Spec.Config["max.message.bytes"]; ok {
 				if n, err := strconv.ParseInt(string(s), 10, 32); err == nil && n > 0 {
 					route.MaxMessageBytes = int32(n)
@@ -143,6 +141,63 @@ func renderBridgeConfig(e *v1alpha1.ApiExposure, topics map[string]*v1alpha1.Mes
 		cfg.Versions = append(cfg.Versions, version)
 	}
 	return cfg, nil
+}
+
+// Where the bridge finds the MessageBroker's Secrets, mounted by bridgeDeployment.
+const (
+	kafkaCAPath     = "/etc/junction/kafka/ca"
+	kafkaClientPath = "/etc/junction/kafka/client"
+	kafkaSASLPath   = "/etc/junction/kafka/sasl"
+)
+
+// renderKafka is the bridge's Kafka client config: file paths, never the credentials.
+func renderKafka(b *v1alpha1.MessageBroker) bridgeconfig.Kafka {
+	k := bridgeconfig.Kafka{BootstrapServers: b.Spec.Kafka.BootstrapServers, ClientID: b.Spec.Kafka.ClientID}
+	if t := b.Spec.Kafka.TLS; t != nil {
+		k.TLS = &bridgeconfig.KafkaTLS{}
+		if t.CASecretRef != nil {
+			k.TLS.CAFile = kafkaCAPath + "/ca.crt"
+		}
+		if t.ClientCertSecretRef != nil {
+			k.TLS.CertFile, k.TLS.KeyFile = kafkaClientPath+"/tls.crt", kafkaClientPath+"/tls.key"
+		}
+	}
+	if a := b.Spec.Kafka.SASL; a != nil {
+		k.SASL = &bridgeconfig.KafkaSASL{Mechanism: string(a.Mechanism),
+			UsernameFile: kafkaSASLPath + "/username", PasswordFile: kafkaSASLPath + "/password"}
+	}
+	return k
+}
+
+// kafkaSecretVolumes mounts the MessageBroker's TLS and SASL Secrets where renderKafka said.
+func kafkaSecretVolumes(b *v1alpha1.MessageBroker) ([]*corev1ac.VolumeApplyConfiguration, []*corev1ac.VolumeMountApplyConfiguration) {
+	var vols []*corev1ac.VolumeApplyConfiguration
+	var mounts []*corev1ac.VolumeMountApplyConfiguration
+	add := func(name, secret, path string, items ...*corev1ac.KeyToPathApplyConfiguration) {
+		src := corev1ac.SecretVolumeSource().WithSecretName(secret)
+		if len(items) > 0 {
+			src.WithItems(items...)
+		}
+		vols = append(vols, corev1ac.Volume().WithName(name).WithSecret(src))
+		mounts = append(mounts, corev1ac.VolumeMount().WithName(name).WithMountPath(path).WithReadOnly(true))
+	}
+	if b == nil {
+		return nil, nil
+	}
+	if t := b.Spec.Kafka.TLS; t != nil {
+		if t.CASecretRef != nil {
+			add("kafka-ca", t.CASecretRef.Name, kafkaCAPath, corev1ac.KeyToPath().WithKey(t.CASecretRef.Key).WithPath("ca.crt"))
+		}
+		if t.ClientCertSecretRef != nil {
+			add("kafka-client-cert", t.ClientCertSecretRef.Name, kafkaClientPath,
+				corev1ac.KeyToPath().WithKey("tls.crt").WithPath("tls.crt"), corev1ac.KeyToPath().WithKey("tls.key").WithPath("tls.key"))
+		}
+	}
+	if a := b.Spec.Kafka.SASL; a != nil {
+		add("kafka-sasl", a.SecretRef.Name, kafkaSASLPath,
+			corev1ac.KeyToPath().WithKey("username").WithPath("username"), corev1ac.KeyToPath().WithKey("password").WithPath("password"))
+	}
+	return vols, mounts
 }
 
 func renderRateLimit(r *v1alpha1.RateLimitSpec) *bridgeconfig.RateLimit {
@@ -209,7 +264,8 @@ func openAPIConfigMap(e *v1alpha1.ApiExposure, doc []byte) (*corev1ac.ConfigMapA
 }
 
 // bridgeDeployment runs the bridge with the rendered config mounted; configSum rolls it.
-func bridgeDeployment(e *v1alpha1.ApiExposure, image, configSum string) (*appsv1ac.DeploymentApplyConfiguration, error) {
+func bridgeDeployment(e *v1alpha1.ApiExposure, broker *v1alpha1.MessageBroker, image, configSum string) (*appsv1ac.DeploymentApplyConfiguration, error) {
+	secretVols, secretMounts := kafkaSecretVolumes(broker)
 	labels := bridgeLabels(e)
 	replicas := int32(1)
 	if e.Spec.Replicas != nil {
@@ -223,6 +279,7 @@ func bridgeDeployment(e *v1alpha1.ApiExposure, image, configSum string) (*appsv1
 			corev1ac.ContainerPort().WithName(httpPortName).WithContainerPort(restPort(e)).WithProtocol(corev1.ProtocolTCP),
 			corev1ac.ContainerPort().WithName(grpcPortName).WithContainerPort(grpcPort(e)).WithProtocol(corev1.ProtocolTCP)).
 		WithVolumeMounts(corev1ac.VolumeMount().WithName(configVolume).WithMountPath(configMountPath).WithReadOnly(true)).
+		WithVolumeMounts(secretMounts...).
 		WithReadinessProbe(httpProbe("/readyz")).
 		WithLivenessProbe(httpProbe("/healthz")).
 		WithSecurityContext(corev1ac.SecurityContext().
@@ -257,7 +314,8 @@ func bridgeDeployment(e *v1alpha1.ApiExposure, image, configSum string) (*appsv1
 						WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
 					WithContainers(container).
 					WithVolumes(corev1ac.Volume().WithName(configVolume).
-						WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(bridgeName(e.Name)))))))
+						WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(bridgeName(e.Name)))).
+					WithVolumes(secretVols...))))
 	return d, withAppliedHash(d, func(a map[string]string) { d.WithAnnotations(a) })
 }
 

@@ -51,6 +51,11 @@ type topicScope struct {
 	outcome *outcome
 	// blocked says why deletion cannot proceed.
 	blocked *outcome
+	// schemaChecked says checkSchema ran; schemaStatus is then the accepted schema (nil for none)
+	// and schemaProblem why spec.schema was refused.
+	schemaChecked bool
+	schemaStatus  *v1alpha1.TopicSchemaStatus
+	schemaProblem *outcome
 }
 
 // topicStep is one step of a reconcile; a non-nil scope.outcome or error stops the sequence.
@@ -108,7 +113,7 @@ func (r *MessageTopicReconciler) run(ctx context.Context, s *topicScope, steps [
 }
 
 func (r *MessageTopicReconciler) reconcileNormal() []topicStep {
-	return []topicStep{r.checkPaused, r.getBroker, r.checkOwner, r.connect, r.observeTopic, r.applyPlan}
+	return []topicStep{r.checkSchema, r.checkPaused, r.getBroker, r.checkOwner, r.connect, r.observeTopic, r.applyPlan}
 }
 
 func (r *MessageTopicReconciler) reconcileDelete() []topicStep {

@@ -21,6 +21,9 @@ func setTopicStatus(t *v1alpha1.MessageTopic, s *topicScope, err error) {
 		t.Status.Partitions = s.observed.Partitions
 		t.Status.ReplicationFactor = s.observed.ReplicationFactor
 	}
+	if s.schemaChecked {
+		t.Status.Schema = s.schemaStatus
+	}
 	var o outcome
 	switch {
 	case s.outcome != nil:
@@ -35,6 +38,10 @@ func setTopicStatus(t *v1alpha1.MessageTopic, s *topicScope, err error) {
 		t.Status.ManagedConfig = managedConfigKeys(t.Spec.KafkaConfig())
 		o = outcome{kind: outcomeReady, reason: "TopicReady", message: fmt.Sprintf(
 			"topic %s has %d partitions, replication factor %d", s.observed.Name, s.observed.Partitions, s.observed.ReplicationFactor)}
+	}
+	if s.schemaProblem != nil && o.kind == outcomeReady {
+		// The topic itself is fine; the refused schema is what the user must fix.
+		o = *s.schemaProblem
 	}
 	applyOutcome(&t.Status.Conditions, &t.Status.ObservedGeneration, t.Generation, o)
 }

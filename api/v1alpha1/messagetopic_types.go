@@ -87,6 +87,49 @@ type TopicSchema struct {
 	// +kubebuilder:validation:MinLength=2
 	// +kubebuilder:validation:MaxLength=262144
 	JSONSchema string `json:"jsonSchema"`
+
+	// compatibility is how a new jsonSchema must relate to the accepted ones, with the meanings of
+	// schema registries: BACKWARD (consumers using the new schema read data written with the
+	// previous one), FORWARD (consumers using the previous schema read data written with the new
+	// one), FULL (both), the _TRANSITIVE variants (against every previous version), NONE.
+	// +optional
+	// +kubebuilder:default=BACKWARD
+	Compatibility CompatibilityMode `json:"compatibility,omitempty"`
+}
+
+// CompatibilityMode is a schema compatibility mode.
+// +kubebuilder:validation:Enum=NONE;BACKWARD;FORWARD;FULL;BACKWARD_TRANSITIVE;FORWARD_TRANSITIVE;FULL_TRANSITIVE
+type CompatibilityMode string
+
+// SchemaHistoryKey is the key of the version index in a topic's schema history ConfigMap.
+const SchemaHistoryKey = "history.json"
+
+// TopicSchemaStatus describes the accepted schema version, the one bridges serve.
+type TopicSchemaStatus struct {
+	// version counts accepted schemas, from 1.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	Version int32 `json:"version"`
+
+	// fingerprint is "sha256:" and the hex digest of the accepted jsonSchema text.
+	// +required
+	// +kubebuilder:validation:MaxLength=71
+	Fingerprint string `json:"fingerprint"`
+
+	// acceptedAt is when this version was accepted.
+	// +required
+	AcceptedAt metav1.Time `json:"acceptedAt"`
+
+	// historyConfigMap names the ConfigMap (owned by the topic) holding every accepted version.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	HistoryConfigMap string `json:"historyConfigMap"`
+
+	// jsonSchema is the accepted document; it differs from spec.schema.jsonSchema while a new one
+	// is refused as incompatible.
+	// +required
+	// +kubebuilder:validation:MaxLength=262144
+	JSONSchema string `json:"jsonSchema"`
 }
 
 // MessageTopicStatus is the observed state of the topic.
@@ -122,6 +165,10 @@ type MessageTopicStatus struct {
 	// +optional
 	// +listType=set
 	ManagedConfig []string `json:"managedConfig,omitempty"`
+
+	// schema is the accepted schema version; bridges serve it and never a refused one.
+	// +optional
+	Schema *TopicSchemaStatus `json:"schema,omitempty"`
 }
 
 // +kubebuilder:object:root=true
@@ -129,6 +176,7 @@ type MessageTopicStatus struct {
 // +kubebuilder:resource:shortName=mt,categories=junction
 // +kubebuilder:printcolumn:name="Topic",type=string,JSONPath=`.status.topicName`
 // +kubebuilder:printcolumn:name="Partitions",type=integer,JSONPath=`.status.partitions`
+// +kubebuilder:printcolumn:name="Schema",type=integer,JSONPath=`.status.schema.version`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
