@@ -198,7 +198,7 @@ func (r *ApiExposureReconciler) applyChildren(ctx context.Context, s *exposureSc
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	deploy, err := bridgeDeployment(s.exposure, r.BridgeImage, checksum(rendered))
+	deploy, err := bridgeDeployment(s.exposure, s.broker, r.BridgeImage, checksum(rendered))
 	if err != nil {
 		return ctrl.Result{}, err
 	}

@@ -235,8 +235,7 @@ func (s *restServer) consumerClient(ctx context.Context, rt *route) (*kgo.Client
 	if err != nil {
 		return nil, 0, err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.core.cfg.Kafka.BootstrapServers...), kgo.ClientID(s.core.cfg.Kafka.ClientID+"-consumer"),
-		kgo.FetchMaxBytes(int32(min(rt.cfg.MessageLimit()*4, 16<<20))))
+	cl, err := newConsumerClient(s.core.cfg.Kafka, kgo.FetchMaxBytes(int32(min(rt.cfg.MessageLimit()*4, 16<<20))))
 	if err != nil {
 		return nil, 0, newError(KindUnavailable, "%v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -485,5 +486,39 @@ func TestDrainDelayServesUnready(t *testing.T) {
 	}
 	if len(readTopic(t, c, "orders", 1)) != 1 {
 		t.Error("the record published while draining is not in Kafka")
+	}
+}
+
+// TestBridgeOverSASL: the producer and the SSE/poll consumers authenticate with credentials
+// read from mounted files (trailing newline as kubectl writes it).
+func TestBridgeOverSASL(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "bridge", "s3cret"),
+		kfake.SeedTopics(1, "orders", "orders-v1", "raw", "feed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/username", []byte("bridge\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/password", []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(c.ListenAddrs())
+	cfg.Kafka.SASL = &bridgeconfig.KafkaSASL{Mechanism: "SCRAM-SHA-512", UsernameFile: dir + "/username", PasswordFile: dir + "/password"}
+	cfg.Versions[1].Routes[0].Operations = []bridgeconfig.Operation{"publish", "subscribe"}
+	b := runBridge(t, cfg)
+	waitStatus(t, b.baseURL+"/readyz", http.StatusOK)
+	if resp, data := do(t, http.MethodPost, b.baseURL+"/v2/orders", "application/json", `{"id": "s", "qty": 1}`, nil); resp.StatusCode != 200 {
+		t.Fatalf("publish over SASL: %d %s", resp.StatusCode, data)
+	}
+	if evs := readEvents(t, b.baseURL+"/v2/orders/events?from=earliest", "", 1); !strings.Contains(evs[0].data, `"s"`) {
+		t.Errorf("SSE over SASL: %+v", evs)
+	}
+
+	cfg.Kafka.SASL.PasswordFile = dir + "/missing"
+	if _, _, err := kafkaSecurity(cfg.Kafka); err == nil {
+		t.Error("a missing credential file must be an error")
 	}
 }

@@ -80,7 +80,7 @@ func Run(ctx context.Context, cfg *bridgeconfig.Config, opts Options) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() {
-		producer.connect(ctx, kafka.ClientConfig{BootstrapServers: cfg.Kafka.BootstrapServers, ClientID: cfg.Kafka.ClientID}, log)
+		producer.connect(ctx, cfg.Kafka, log)
 	})
 
 	hs := health.NewServer()
@@ -161,10 +161,15 @@ func (l *lazyProducer) get() kafka.Producer {
 }
 
 // connect retries with capped exponential backoff until it succeeds or ctx ends.
-func (l *lazyProducer) connect(ctx context.Context, cfg kafka.ClientConfig, log *slog.Logger) {
+func (l *lazyProducer) connect(ctx context.Context, k bridgeconfig.Kafka, log *slog.Logger) {
 	backoff := 250 * time.Millisecond
 	for {
-		p, err := kafka.NewProducer(cfg)
+		// Re-read on every attempt: mounted Secrets may be rotated while Kafka refuses us.
+		cfg, err := producerConfig(k)
+		var p kafka.Producer
+		if err == nil {
+			p, err = kafka.NewProducer(cfg)
+		}
 		if err == nil {
 			l.mu.Lock()
 			if l.closed {
@@ -174,7 +179,7 @@ func (l *lazyProducer) connect(ctx context.Context, cfg kafka.ClientConfig, log 
 			}
 			l.p = p
 			l.mu.Unlock()
-			log.Info("kafka producer connected", "bootstrap", cfg.BootstrapServers)
+			log.Info("kafka producer connected", "bootstrap", k.BootstrapServers, "tls", k.TLS != nil, "sasl", k.SASL != nil)
 			return
 		}
 		log.Warn("kafka producer not connected, retrying", "error", err, "in", backoff)

@@ -109,8 +109,7 @@ func (s *restServer) events(w http.ResponseWriter, r *http.Request) {
 	stop := context.AfterFunc(s.stopping, cancel)
 	defer stop()
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.core.cfg.Kafka.BootstrapServers...), kgo.ClientID(s.core.cfg.Kafka.ClientID+"-sse"),
-		kgo.FetchMaxBytes(int32(min(rt.cfg.MessageLimit()*4, 16<<20))))
+	cl, err := newConsumerClient(s.core.cfg.Kafka, kgo.FetchMaxBytes(int32(min(rt.cfg.MessageLimit()*4, 16<<20))))
 	if err != nil {
 		s.fail(w, r, newError(KindUnavailable, "%v", err))
 		return

@@ -94,10 +94,28 @@ type CORS struct {
 	MaxAgeSeconds int32 `json:"maxAgeSeconds,omitempty"`
 }
 
-// Kafka is the client configuration of the bridge's producer.
+// Kafka is the client configuration of the bridge's producer and consumers. Credentials are
+// never in the config: it names files where the operator mounts the MessageBroker's Secrets.
 type Kafka struct {
-	BootstrapServers []string `json:"bootstrapServers"`
-	ClientID         string   `json:"clientID,omitempty"`
+	BootstrapServers []string   `json:"bootstrapServers"`
+	ClientID         string     `json:"clientID,omitempty"`
+	TLS              *KafkaTLS  `json:"tls,omitempty"`
+	SASL             *KafkaSASL `json:"sasl,omitempty"`
+}
+
+// KafkaTLS enables TLS; empty CAFile means the system roots, CertFile/KeyFile are both or neither.
+type KafkaTLS struct {
+	CAFile   string `json:"caFile,omitempty"`
+	CertFile string `json:"certFile,omitempty"`
+	KeyFile  string `json:"keyFile,omitempty"`
+}
+
+// KafkaSASL authenticates with a username and password read from files.
+type KafkaSASL struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism    string `json:"mechanism"`
+	UsernameFile string `json:"usernameFile"`
+	PasswordFile string `json:"passwordFile"`
 }
 
 // Version is one API version, e.g. "v1".
