@@ -3,9 +3,7 @@ package controllers
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"testing"
-	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -16,41 +14,8 @@ import (
 
 	"github.com/junction-dev/junction/api/v1alpha1"
 	"github.com/junction-dev/junction/internal/bridgeconfig"
+	"github.com/junction-dev/junction/internal/schema"
 )
-
-func TestSchemaHistoryRoundTripAndPrune(t *testing.T) {
-	g := NewWithT(t)
-	var h schemaHistory
-	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	v1 := h.add(`{"type":"object"}`, at)
-	v2 := h.add(`{"type":"object","required":["id"]}`, at.Add(time.Hour))
-	g.Expect(v1.Version).To(Equal(int32(1)))
-	g.Expect(v2.Version).To(Equal(int32(2)))
-	g.Expect(v2.Fingerprint).To(Equal(schemaFingerprint(`{"type":"object","required":["id"]}`)))
-	g.Expect(v2.Fingerprint).To(HavePrefix("sha256:"))
-	g.Expect(v2.Fingerprint).To(HaveLen(71))
-
-	back, err := decodeHistory(h.data())
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(back.Versions).To(Equal(h.Versions))
-	texts, versions := back.texts()
-	g.Expect(texts).To(Equal([]string{`{"type":"object"}`, `{"type":"object","required":["id"]}`}))
-	g.Expect(versions).To(Equal([]int32{1, 2}))
-
-	// Bodies beyond the size bound are dropped oldest first; the latest is always kept.
-	big := `{"description":"` + strings.Repeat("x", maxHistoryBytes/2) + `"}`
-	h.add(big, at)
-	h.add(big+" ", at)
-	g.Expect(h.Versions).To(HaveLen(4))
-	g.Expect(h.Versions[0].Pruned).To(BeTrue())
-	g.Expect(h.Versions[3].Pruned).To(BeFalse())
-	_, versions = h.texts()
-	g.Expect(versions).NotTo(ContainElement(int32(1)))
-	g.Expect(versions).To(ContainElement(int32(4)))
-
-	_, err = decodeHistory(map[string]string{v1alpha1.SchemaHistoryKey: "not json"})
-	g.Expect(err).To(HaveOccurred())
-}
 
 func TestServedSchemaIsTheAcceptedOne(t *testing.T) {
 	g := NewWithT(t)
@@ -91,7 +56,7 @@ func TestMessageTopicSchemaEvolution(t *testing.T) {
 		g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
 		g.Expect(topic.Status.Schema).NotTo(BeNil())
 		g.Expect(topic.Status.Schema.Version).To(Equal(int32(1)))
-		g.Expect(topic.Status.Schema.Fingerprint).To(Equal(schemaFingerprint(v1)))
+		g.Expect(topic.Status.Schema.Fingerprint).To(Equal(schema.Fingerprint(v1)))
 		g.Expect(topic.Status.Schema.HistoryConfigMap).To(Equal(historyKey.Name))
 	}, eventually, poll).Should(Succeed())
 
@@ -114,10 +79,10 @@ func TestMessageTopicSchemaEvolution(t *testing.T) {
 	g.Expect(cm.OwnerReferences[0].UID).To(Equal(topic.UID))
 	g.Expect(cm.Data).To(HaveKeyWithValue("v1.json", v1))
 	g.Expect(cm.Data).To(HaveKeyWithValue("v2.json", v2))
-	var index []schemaVersion
-	g.Expect(json.Unmarshal([]byte(cm.Data[v1alpha1.SchemaHistoryKey]), &index)).To(Succeed())
+	var index []schema.Version
+	g.Expect(json.Unmarshal([]byte(cm.Data[schema.HistoryKey]), &index)).To(Succeed())
 	g.Expect(index).To(HaveLen(2))
-	g.Expect(index[1].Fingerprint).To(Equal(schemaFingerprint(v2)))
+	g.Expect(index[1].Fingerprint).To(Equal(schema.Fingerprint(v2)))
 
 	// An incompatible change stalls with every reason; version 2 stays accepted and served.
 	patch = client.MergeFrom(topic.DeepCopy())

@@ -101,9 +101,6 @@ type TopicSchema struct {
 // +kubebuilder:validation:Enum=NONE;BACKWARD;FORWARD;FULL;BACKWARD_TRANSITIVE;FORWARD_TRANSITIVE;FULL_TRANSITIVE
 type CompatibilityMode string
 
-// SchemaHistoryKey is the key of the version index in a topic's schema history ConfigMap.
-const SchemaHistoryKey = "history.json"
-
 // TopicSchemaStatus describes the accepted schema version, the one bridges serve.
 type TopicSchemaStatus struct {
 	// version counts accepted schemas, from 1.
