@@ -30,7 +30,7 @@ help: ## Show this help.
 
 .PHONY: manifests
 manifests: ## Generate CRDs and RBAC from the kubebuilder markers.
-	$(CONTROLLER_GEN) rbac:roleName=junction-manager crd:allowDangerousTypes=false webhook paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=junction-manager crd:allowDangerousTypes=false webhook paths="./api/..." paths="./controllers/..." paths="./internal/webhook/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
 	@# The chart carries the generated CRDs and manager rules verbatim; verify fails on drift.
 	@rm -f charts/junction/crds/*.yaml && cp config/crd/bases/*.yaml charts/junction/crds/
 	@cp config/rbac/role.yaml charts/junction/files/manager-role.yaml

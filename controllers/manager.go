@@ -16,9 +16,11 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/junction-dev/junction/api/v1alpha1"
 	"github.com/junction-dev/junction/internal/kafka"
+	admission "github.com/junction-dev/junction/internal/webhook"
 )
 
 // DefaultBridgeImage is the bridge image used when none is configured.
@@ -39,6 +41,12 @@ type Options struct {
 	SyncPeriod time.Duration
 	// BridgeImage is the image of the bridge Deployments.
 	BridgeImage string
+	// Webhooks serves the validating admission webhook (internal/webhook) on WebhookPort with the
+	// certificate in WebhookCertDir (tls.crt, tls.key); zero values are controller-runtime's
+	// defaults, 9443 and /tmp/k8s-webhook-server/serving-certs.
+	Webhooks       bool
+	WebhookPort    int
+	WebhookCertDir string
 }
 
 // NewScheme returns a scheme with the built-in kinds and Junction's kinds.
@@ -110,7 +118,12 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		metrics.SecureServing = true
 		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
+	var webhookServer webhook.Server
+	if opts.Webhooks {
+		webhookServer = webhook.NewServer(webhook.Options{Port: opts.WebhookPort, CertDir: opts.WebhookCertDir})
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		WebhookServer:           webhookServer,
 		Scheme:                  NewScheme(),
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  opts.ProbeAddr,
@@ -125,12 +138,22 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if err := Setup(mgr, opts); err != nil {
 		return err
 	}
+	if opts.Webhooks {
+		if err := admission.Setup(mgr, mgr.GetAPIReader()); err != nil {
+			return err
+		}
+	}
 	if opts.ProbeAddr != "" && opts.ProbeAddr != "0" {
 		if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 			return err
 		}
 		if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 			return err
+		}
+		if opts.Webhooks {
+			if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+				return err
+			}
 		}
 	}
 	return mgr.Start(ctx)
