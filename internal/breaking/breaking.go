@@ -72,7 +72,11 @@ func Topic(old, new *v1alpha1.MessageTopic, history []string) []Finding {
 		return out
 	}
 	for _, r := range res.Reasons {
-		add("spec.schema.jsonSchema", RuleIncompatibleSchema, r.Pointer, fmt.Sprintf("not %s compatible: %s", mode, r.String()))
+		msg := fmt.Sprintf("not %s compatible with version %d: %s", r.Direction, r.Version, r.Message)
+		if string(mode) != string(r.Direction) {
+			msg += fmt.Sprintf(" (mode %s)", mode)
+		}
+		add("spec.schema.jsonSchema", RuleIncompatibleSchema, r.Pointer, msg)
 	}
 	return out
 }

@@ -45,7 +45,7 @@ func TestTopic(t *testing.T) {
 		{name: "topic name changed", old: topic("o", "shop.orders", 3, "", ""), new: topic("o", "shop.orders2", 3, "", ""), want: []string{"ImmutableField spec.topicName topicName is immutable: shop.orders → shop.orders2"}},
 		{name: "topic name made explicit with the same value", old: topic("o", "", 3, "", ""), new: topic("o", "o", 3, "", "")},
 		{name: "schema narrowed under BACKWARD", old: topic("o", "", 3, v1Schema, ""), new: topic("o", "", 3, v2Schema, ""), want: []string{
-			"IncompatibleSchema spec.schema.jsonSchema not BACKWARD compatible: BACKWARD against version 1: `/properties/amount` narrowed from number to integer",
+			"IncompatibleSchema spec.schema.jsonSchema not BACKWARD compatible with version 1: `/properties/amount` narrowed from number to integer",
 			"`/properties/id` became required",
 		}},
 		{name: "schema narrowed under FORWARD is fine", old: topic("o", "", 3, v1Schema, "FORWARD"), new: topic("o", "", 3, v2Schema, "FORWARD")},
