@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -42,7 +43,9 @@ func newCheckCommand() *cobra.Command {
 		Use:   "check OLD NEW",
 		Short: "Report every change from OLD to NEW manifests that breaks the users of an API.",
 		Long: `check compares two files or directories of manifests (for example the main branch and a pull
-request) without a cluster and reports every breaking change:
+request) without a cluster and reports every breaking change. OLD and NEW are files, directories,
+or REF:PATH to read PATH at a git revision of the repository in the working directory
+(origin/main:deploy). It reports:
 
   - a MessageTopic schema incompatible with the old one under the topic's compatibility mode
   - a changed topicName, or fewer partitions
@@ -54,8 +57,7 @@ schema history is the OLD schema only, so _TRANSITIVE modes compare with it alon
 and the admission webhook check the whole history.
 
 It exits 0 when nothing breaks, 1 when something does, 2 when the manifests cannot be read.`,
-		Example: `  git worktree add /tmp/base origin/main
-  junction check /tmp/base/deploy deploy
+		Example: `  junction check origin/main:deploy deploy
   junction check --output json old/ new/`,
 		Args:          cobra.ExactArgs(2),
 		SilenceUsage:  true,
@@ -96,16 +98,17 @@ It exits 0 when nothing breaks, 1 when something does, 2 when the manifests cann
 	return cmd
 }
 
-// check compares the manifests under oldPath and newPath.
-func check(oldPath, newPath string, now time.Time) (*checkReport, error) {
-	oldM, err := loadManifests(oldPath)
+// check compares the manifests under oldArg and newArg (paths, or REF:PATH git revisions).
+func check(oldArg, newArg string, now time.Time) (*checkReport, error) {
+	oldM, err := loadSource(oldArg)
 	if err != nil {
 		return nil, fmt.Errorf("OLD: %w", err)
 	}
-	newM, err := loadManifests(newPath)
+	newM, err := loadSource(newArg)
 	if err != nil {
 		return nil, fmt.Errorf("NEW: %w", err)
 	}
+	oldPath, newPath := oldArg, newArg
 	report := &checkReport{Old: oldPath, New: newPath, Breaking: []checkFinding{}}
 	add := func(file string, fs []breaking.Finding) {
 		for _, f := range fs {
@@ -131,6 +134,29 @@ func check(oldPath, newPath string, now time.Time) (*checkReport, error) {
 		add(file, breaking.Exposure(o, n, now))
 	}
 	return report, nil
+}
+
+// loadSource loads a path or a REF:PATH revision, naming files as the argument does.
+func loadSource(arg string) (*manifests, error) {
+	path, cleanup, err := resolveSource(arg)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	m, err := loadManifests(path)
+	if err != nil || path == arg {
+		return m, err
+	}
+	ref, sub, _ := strings.Cut(arg, ":")
+	prefix := ref + ":"
+	if sub = strings.Trim(sub, "/"); sub != "" {
+		prefix += sub + "/"
+	}
+	for k, f := range m.files {
+		rel, _ := filepath.Rel(path, f)
+		m.files[k] = prefix + filepath.ToSlash(rel)
+	}
+	return m, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -114,5 +115,52 @@ func TestCheckJSON(t *testing.T) {
 	out, code = runCheck(t, "-o", "json", fixture("base"), fixture("base"))
 	if code != 0 || !strings.Contains(out, `"breaking": []`) {
 		t.Errorf("clean JSON report: exit %d\n%s", code, out)
+	}
+}
+
+func TestCheckGitRevision(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	base, err := filepath.Abs(fixture("base"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	breakingDir, _ := filepath.Abs(fixture("breaking"))
+	repo := t.TempDir()
+	gitRun := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com"}, args...)...)
+		cmd.Dir = repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	gitRun("init", "-q")
+	if err := os.MkdirAll(filepath.Join(repo, "deploy"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"broker.yaml", "topics.yaml", "exposures.yaml"} {
+		data, err := os.ReadFile(filepath.Join(base, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(repo, "deploy", f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gitRun("add", "deploy")
+	gitRun("commit", "-q", "-m", "base")
+	t.Chdir(repo)
+
+	out, code := runCheck(t, "--now=2027-01-01T00:00:00Z", "HEAD:deploy", breakingDir)
+	if code != 1 || !strings.Contains(out, "8 breaking changes") || !strings.Contains(out, "ApiExposure shop/legacy-api (HEAD:deploy/exposures.yaml)") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	if out, code := runCheck(t, "HEAD:deploy", "HEAD:deploy"); code != 0 {
+		t.Fatalf("same revision: exit %d\n%s", code, out)
+	}
+	if out, code := runCheck(t, "no-such-ref:deploy", "deploy"); code != 2 || !strings.Contains(out, "git archive no-such-ref:deploy") {
+		t.Fatalf("bad revision: exit %d\n%s", code, out)
 	}
 }
