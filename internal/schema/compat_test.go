@@ -80,6 +80,7 @@ func TestCheckPairs(t *testing.T) {
 		{name: "remote ref cannot be judged", old: obj(`"a": {"type": "string"}`), new: obj(`"a": {"$ref": "https://example.com/a.json"}`), reasons: []string{"cannot judge `/properties/a/$ref`: remote reference `https://example.com/a.json`"}},
 		{name: "boolean false reader", old: obj(`"a": {"type": "string"}`), new: obj(`"a": false`), forward: true, reasons: []string{"`/properties/a` now refuses every value"}},
 		{name: "true schema widened to anything", old: obj(`"a": {"type": "string"}`), new: obj(`"a": true`), backward: true, reasons: []string{"`/properties/a` widened from string to any type"}},
+		{name: "forbidden property dropped from closed model", old: obj(`"id": {"type": "string"}, "legacy": false`, closed), new: obj(`"id": {"type": "string"}`, closed), backward: true, forward: true},
 		{name: "several reasons at once", old: obj(`"id": {"type": "string"}, "amount": {"type": "number"}, "status": {"enum": ["NEW", "PAID"]}`, closed), new: obj(`"id": {"type": "string"}, "amount": {"type": "integer"}, "status": {"enum": ["NEW"]}`, closed, `"required": ["id"]`), forward: true, reasons: []string{"`/properties/id` became required", "`/properties/amount` narrowed from number to integer", "enum value `PAID` removed"}},
 	}
 	if len(tests) < 40 {
