@@ -9,6 +9,7 @@ package bridgev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	anypb "google.golang.org/protobuf/types/known/anypb"
 	structpb "google.golang.org/protobuf/types/known/structpb"
 	reflect "reflect"
 	sync "sync"
@@ -21,6 +22,60 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// Start says where partitions without a given or committed offset begin.
+type Start int32
+
+const (
+	// START_UNSPECIFIED is START_EARLIEST for a consumer group and START_LATEST otherwise,
+	// as over REST.
+	Start_START_UNSPECIFIED Start = 0
+	// START_LATEST begins after the last record.
+	Start_START_LATEST Start = 1
+	// START_EARLIEST begins at the first record still stored.
+	Start_START_EARLIEST Start = 2
+)
+
+// Enum value maps for Start.
+var (
+	Start_name = map[int32]string{
+		0: "START_UNSPECIFIED",
+		1: "START_LATEST",
+		2: "START_EARLIEST",
+	}
+	Start_value = map[string]int32{
+		"START_UNSPECIFIED": 0,
+		"START_LATEST":      1,
+		"START_EARLIEST":    2,
+	}
+)
+
+func (x Start) Enum() *Start {
+	p := new(Start)
+	*p = x
+	return p
+}
+
+func (x Start) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Start) Descriptor() protoreflect.EnumDescriptor {
+	return file_junction_bridge_v1_bridge_proto_enumTypes[0].Descriptor()
+}
+
+func (Start) Type() protoreflect.EnumType {
+	return &file_junction_bridge_v1_bridge_proto_enumTypes[0]
+}
+
+func (x Start) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Start.Descriptor instead.
+func (Start) EnumDescriptor() ([]byte, []int) {
+	return file_junction_bridge_v1_bridge_proto_rawDescGZIP(), []int{0}
+}
 
 // PublishRequest is one record for the route /{version}/{route}.
 type PublishRequest struct {
@@ -39,7 +94,9 @@ type PublishRequest struct {
 	//	*PublishRequest_Raw
 	Payload isPublishRequest_Payload `protobuf_oneof:"payload"`
 	// headers become Kafka record headers.
-	Headers       map[string]string `protobuf:"bytes,6,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Headers map[string]string `protobuf:"bytes,6,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// partition pins the record to a partition; unset lets the key choose.
+	Partition     *int32 `protobuf:"varint,7,opt,name=partition,proto3,oneof" json:"partition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -127,6 +184,13 @@ func (x *PublishRequest) GetHeaders() map[string]string {
 	return nil
 }
 
+func (x *PublishRequest) GetPartition() int32 {
+	if x != nil && x.Partition != nil {
+		return *x.Partition
+	}
+	return 0
+}
+
 type isPublishRequest_Payload interface {
 	isPublishRequest_Payload()
 }
@@ -206,28 +270,868 @@ func (x *PublishResponse) GetOffset() int64 {
 	return 0
 }
 
+// PublishStreamRequest is one record of a PublishStream.
+type PublishStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// record is validated and written exactly as a Publish request would be.
+	Record        *PublishRequest `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishStreamRequest) Reset() {
+	*x = PublishStreamRequest{}
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishStreamRequest) ProtoMessage() {}
+
+func (x *PublishStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishStreamRequest.ProtoReflect.Descriptor instead.
+func (*PublishStreamRequest) Descriptor() ([]byte, []int) {
+	return file_junction_bridge_v1_bridge_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PublishStreamRequest) GetRecord() *PublishRequest {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+// PublishStreamResponse acknowledges or refuses one record of the stream.
+type PublishStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// sequence is the position of the record in the stream, counting from 0.
+	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// Types that are valid to be assigned to Result:
+	//
+	//	*PublishStreamResponse_Stored
+	//	*PublishStreamResponse_Error
+	Result        isPublishStreamResponse_Result `protobuf_oneof:"result"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishStreamResponse) Reset() {
+	*x = PublishStreamResponse{}
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishStreamResponse) ProtoMessage() {}
+
+func (x *PublishStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishStreamResponse.ProtoReflect.Descriptor instead.
+func (*PublishStreamResponse) Descriptor() ([]byte, []int) {
+	return file_junction_bridge_v1_bridge_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PublishStreamResponse) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *PublishStreamResponse) GetResult() isPublishStreamResponse_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *PublishStreamResponse) GetStored() *PublishResponse {
+	if x != nil {
+		if x, ok := x.Result.(*PublishStreamResponse_Stored); ok {
+			return x.Stored
+		}
+	}
+	return nil
+}
+
+func (x *PublishStreamResponse) GetError() *Status {
+	if x != nil {
+		if x, ok := x.Result.(*PublishStreamResponse_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isPublishStreamResponse_Result interface {
+	isPublishStreamResponse_Result()
+}
+
+type PublishStreamResponse_Stored struct {
+	// stored says where Kafka stored the record.
+	Stored *PublishResponse `protobuf:"bytes,2,opt,name=stored,proto3,oneof"`
+}
+
+type PublishStreamResponse_Error struct {
+	// error is the status Publish would have answered for the record, with the same details
+	// (google.rpc.ErrorInfo, BadRequest, RetryInfo).
+	Error *Status `protobuf:"bytes,3,opt,name=error,proto3,oneof"`
+}
+
+func (*PublishStreamResponse_Stored) isPublishStreamResponse_Result() {}
+
+func (*PublishStreamResponse_Error) isPublishStreamResponse_Result() {}
+
+// Status is google.rpc.Status field for field (same numbers and types, so the bytes decode as
+// either); it is declared here because buf's built-in imports hold only the well-known types.
+type Status struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// code is a google.rpc.Code value.
+	Code    int32  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// details are google.rpc.ErrorInfo, BadRequest and RetryInfo messages.
+	Details       []*anypb.Any `protobuf:"bytes,3,rep,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Status) Reset() {
+	*x = Status{}
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Status) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Status) ProtoMessage() {}
+
+func (x *Status) ProtoReflect() protoreflect.Message {
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Status.ProtoReflect.Descriptor instead.
+func (*Status) Descriptor() ([]byte, []int) {
+	return file_junction_bridge_v1_bridge_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Status) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *Status) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Status) GetDetails() []*anypb.Any {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+// PartitionOffset is the next offset to read in one partition.
+type PartitionOffset struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionOffset) Reset() {
+	*x = PartitionOffset{}
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionOffset) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionOffset) ProtoMessage() {}
+
+func (x *PartitionOffset) ProtoReflect() protoreflect.Message {
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionOffset.ProtoReflect.Descriptor instead.
+func (*PartitionOffset) Descriptor() ([]byte, []int) {
+	return file_junction_bridge_v1_bridge_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PartitionOffset) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *PartitionOffset) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+// SubscribeRequest opens a stream of the records of /{version}/{route}.
+type SubscribeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// version is the API version, e.g. "v1".
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// route is the route name within the version.
+	Route string `protobuf:"bytes,2,opt,name=route,proto3" json:"route,omitempty"`
+	// group reads from this consumer group's committed offsets (the group is scoped to the
+	// exposure, as over REST). Records are not committed by reading them: call Commit with the
+	// resume offsets of the last record processed.
+	Group string `protobuf:"bytes,3,opt,name=group,proto3" json:"group,omitempty"`
+	// offsets resume from these next offsets, usually the resume field of the last response
+	// received. Not allowed together with group.
+	Offsets []*PartitionOffset `protobuf:"bytes,4,rep,name=offsets,proto3" json:"offsets,omitempty"`
+	// start is where partitions without an offset begin.
+	Start         Start `protobuf:"varint,5,opt,name=start,proto3,enum=junction.bridge.v1.Start" json:"start,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeRequest) Reset() {
+	*x = SubscribeRequest{}
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeRequest) ProtoMessage() {}
+
+func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
+func (*SubscribeRequest) Descriptor() ([]byte, []int) {
+	return file_junction_bridge_v1_bridge_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SubscribeRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *SubscribeRequest) GetRoute() string {
+	if x != nil {
+		return x.Route
+	}
+	return ""
+}
+
+func (x *SubscribeRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *SubscribeRequest) GetOffsets() []*PartitionOffset {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
+func (x *SubscribeRequest) GetStart() Start {
+	if x != nil {
+		return x.Start
+	}
+	return Start_START_UNSPECIFIED
+}
+
+// SubscribeResponse is one event of a Subscribe stream.
+type SubscribeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Event:
+	//
+	//	*SubscribeResponse_Opened
+	//	*SubscribeResponse_Record
+	//	*SubscribeResponse_Undeliverable
+	Event isSubscribeResponse_Event `protobuf_oneof:"event"`
+	// resume is the next offset of every partition after this event.
+	Resume        []*PartitionOffset `protobuf:"bytes,4,rep,name=resume,proto3" json:"resume,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeResponse) Reset() {
+	*x = SubscribeResponse{}
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeResponse) ProtoMessage() {}
+
+func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
+func (*SubscribeResponse) Descriptor() ([]byte, []int) {
+	return file_junction_bridge_v1_bridge_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SubscribeResponse) GetEvent() isSubscribeResponse_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *SubscribeResponse) GetOpened() *Opened {
+	if x != nil {
+		if x, ok := x.Event.(*SubscribeResponse_Opened); ok {
+			return x.Opened
+		}
+	}
+	return nil
+}
+
+func (x *SubscribeResponse) GetRecord() *Record {
+	if x != nil {
+		if x, ok := x.Event.(*SubscribeResponse_Record); ok {
+			return x.Record
+		}
+	}
+	return nil
+}
+
+func (x *SubscribeResponse) GetUndeliverable() *Undeliverable {
+	if x != nil {
+		if x, ok := x.Event.(*SubscribeResponse_Undeliverable); ok {
+			return x.Undeliverable
+		}
+	}
+	return nil
+}
+
+func (x *SubscribeResponse) GetResume() []*PartitionOffset {
+	if x != nil {
+		return x.Resume
+	}
+	return nil
+}
+
+type isSubscribeResponse_Event interface {
+	isSubscribeResponse_Event()
+}
+
+type SubscribeResponse_Opened struct {
+	// opened is the first event: resume holds the starting offset of every partition.
+	Opened *Opened `protobuf:"bytes,1,opt,name=opened,proto3,oneof"`
+}
+
+type SubscribeResponse_Record struct {
+	// record is a record of the topic.
+	Record *Record `protobuf:"bytes,2,opt,name=record,proto3,oneof"`
+}
+
+type SubscribeResponse_Undeliverable struct {
+	// undeliverable is a record that cannot be delivered (too large for the route, or not
+	// valid JSON on a route that carries JSON); the stream goes on after it.
+	Undeliverable *Undeliverable `protobuf:"bytes,3,opt,name=undeliverable,proto3,oneof"`
+}
+
+func (*SubscribeResponse_Opened) isSubscribeResponse_Event() {}
+
+func (*SubscribeResponse_Record) isSubscribeResponse_Event() {}
+
+func (*SubscribeResponse_Undeliverable) isSubscribeResponse_Event() {}
+
+// Opened marks the start of a Subscribe stream.
+type Opened struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Opened) Reset() {
+	*x = Opened{}
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Opened) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Opened) ProtoMessage() {}
+
+func (x *Opened) ProtoReflect() protoreflect.Message {
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Opened.ProtoReflect.Descriptor instead.
+func (*Opened) Descriptor() ([]byte, []int) {
+	return file_junction_bridge_v1_bridge_proto_rawDescGZIP(), []int{8}
+}
+
+// Record is one Kafka record as the bridge delivers it.
+type Record struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Offset    int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	// key is the record key; empty means no key.
+	Key string `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	// headers are the record headers.
+	Headers map[string]string `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// value is the record value.
+	//
+	// Types that are valid to be assigned to Value:
+	//
+	//	*Record_Json
+	//	*Record_Raw
+	Value         isRecord_Value `protobuf_oneof:"value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Record) Reset() {
+	*x = Record{}
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Record) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Record) ProtoMessage() {}
+
+func (x *Record) ProtoReflect() protoreflect.Message {
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Record.ProtoReflect.Descriptor instead.
+func (*Record) Descriptor() ([]byte, []int) {
+	return file_junction_bridge_v1_bridge_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Record) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *Record) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *Record) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Record) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *Record) GetValue() isRecord_Value {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *Record) GetJson() *structpb.Value {
+	if x != nil {
+		if x, ok := x.Value.(*Record_Json); ok {
+			return x.Json
+		}
+	}
+	return nil
+}
+
+func (x *Record) GetRaw() []byte {
+	if x != nil {
+		if x, ok := x.Value.(*Record_Raw); ok {
+			return x.Raw
+		}
+	}
+	return nil
+}
+
+type isRecord_Value interface {
+	isRecord_Value()
+}
+
+type Record_Json struct {
+	// json is a value written as JSON.
+	Json *structpb.Value `protobuf:"bytes,5,opt,name=json,proto3,oneof"`
+}
+
+type Record_Raw struct {
+	// raw is a value written as bytes.
+	Raw []byte `protobuf:"bytes,6,opt,name=raw,proto3,oneof"`
+}
+
+func (*Record_Json) isRecord_Value() {}
+
+func (*Record_Raw) isRecord_Value() {}
+
+// Undeliverable names a record the bridge cannot deliver, and why.
+type Undeliverable struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Detail        string                 `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Undeliverable) Reset() {
+	*x = Undeliverable{}
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Undeliverable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Undeliverable) ProtoMessage() {}
+
+func (x *Undeliverable) ProtoReflect() protoreflect.Message {
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Undeliverable.ProtoReflect.Descriptor instead.
+func (*Undeliverable) Descriptor() ([]byte, []int) {
+	return file_junction_bridge_v1_bridge_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Undeliverable) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *Undeliverable) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *Undeliverable) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+// CommitRequest stores offsets for a consumer group of /{version}/{route}.
+type CommitRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	Route   string                 `protobuf:"bytes,2,opt,name=route,proto3" json:"route,omitempty"`
+	Group   string                 `protobuf:"bytes,3,opt,name=group,proto3" json:"group,omitempty"`
+	// offsets are the next offsets to read, per partition.
+	Offsets       []*PartitionOffset `protobuf:"bytes,4,rep,name=offsets,proto3" json:"offsets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitRequest) Reset() {
+	*x = CommitRequest{}
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitRequest) ProtoMessage() {}
+
+func (x *CommitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
+func (*CommitRequest) Descriptor() ([]byte, []int) {
+	return file_junction_bridge_v1_bridge_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CommitRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *CommitRequest) GetRoute() string {
+	if x != nil {
+		return x.Route
+	}
+	return ""
+}
+
+func (x *CommitRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *CommitRequest) GetOffsets() []*PartitionOffset {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
+// CommitResponse confirms that Kafka stored the offsets.
+type CommitResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitResponse) Reset() {
+	*x = CommitResponse{}
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitResponse) ProtoMessage() {}
+
+func (x *CommitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_junction_bridge_v1_bridge_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
+func (*CommitResponse) Descriptor() ([]byte, []int) {
+	return file_junction_bridge_v1_bridge_proto_rawDescGZIP(), []int{12}
+}
+
 var File_junction_bridge_v1_bridge_proto protoreflect.FileDescriptor
 
 const file_junction_bridge_v1_bridge_proto_rawDesc = "" +
 	"\n" +
-	"\x1fjunction/bridge/v1/bridge.proto\x12\x12junction.bridge.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xa6\x02\n" +
+	"\x1fjunction/bridge/v1/bridge.proto\x12\x12junction.bridge.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19google/protobuf/any.proto\"\xd7\x02\n" +
 	"\x0ePublishRequest\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x14\n" +
 	"\x05route\x18\x02 \x01(\tR\x05route\x12\x10\n" +
 	"\x03key\x18\x03 \x01(\tR\x03key\x12,\n" +
 	"\x04json\x18\x04 \x01(\v2\x16.google.protobuf.ValueH\x00R\x04json\x12\x12\n" +
 	"\x03raw\x18\x05 \x01(\fH\x00R\x03raw\x12I\n" +
-	"\aheaders\x18\x06 \x03(\v2/.junction.bridge.v1.PublishRequest.HeadersEntryR\aheaders\x1a:\n" +
+	"\aheaders\x18\x06 \x03(\v2/.junction.bridge.v1.PublishRequest.HeadersEntryR\aheaders\x12!\n" +
+	"\tpartition\x18\a \x01(\x05H\x01R\tpartition\x88\x01\x01\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
-	"\apayload\"]\n" +
+	"\apayloadB\f\n" +
+	"\n" +
+	"_partition\"]\n" +
 	"\x0fPublishResponse\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
-	"\x06offset\x18\x03 \x01(\x03R\x06offset2d\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\"R\n" +
+	"\x14PublishStreamRequest\x12:\n" +
+	"\x06record\x18\x01 \x01(\v2\".junction.bridge.v1.PublishRequestR\x06record\"\xb0\x01\n" +
+	"\x15PublishStreamResponse\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12=\n" +
+	"\x06stored\x18\x02 \x01(\v2#.junction.bridge.v1.PublishResponseH\x00R\x06stored\x122\n" +
+	"\x05error\x18\x03 \x01(\v2\x1a.junction.bridge.v1.StatusH\x00R\x05errorB\b\n" +
+	"\x06result\"f\n" +
+	"\x06Status\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
+	"\adetails\x18\x03 \x03(\v2\x14.google.protobuf.AnyR\adetails\"G\n" +
+	"\x0fPartitionOffset\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\"\xc8\x01\n" +
+	"\x10SubscribeRequest\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x14\n" +
+	"\x05route\x18\x02 \x01(\tR\x05route\x12\x14\n" +
+	"\x05group\x18\x03 \x01(\tR\x05group\x12=\n" +
+	"\aoffsets\x18\x04 \x03(\v2#.junction.bridge.v1.PartitionOffsetR\aoffsets\x12/\n" +
+	"\x05start\x18\x05 \x01(\x0e2\x19.junction.bridge.v1.StartR\x05start\"\x90\x02\n" +
+	"\x11SubscribeResponse\x124\n" +
+	"\x06opened\x18\x01 \x01(\v2\x1a.junction.bridge.v1.OpenedH\x00R\x06opened\x124\n" +
+	"\x06record\x18\x02 \x01(\v2\x1a.junction.bridge.v1.RecordH\x00R\x06record\x12I\n" +
+	"\rundeliverable\x18\x03 \x01(\v2!.junction.bridge.v1.UndeliverableH\x00R\rundeliverable\x12;\n" +
+	"\x06resume\x18\x04 \x03(\v2#.junction.bridge.v1.PartitionOffsetR\x06resumeB\a\n" +
+	"\x05event\"\b\n" +
+	"\x06Opened\"\x9a\x02\n" +
+	"\x06Record\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\tR\x03key\x12A\n" +
+	"\aheaders\x18\x04 \x03(\v2'.junction.bridge.v1.Record.HeadersEntryR\aheaders\x12,\n" +
+	"\x04json\x18\x05 \x01(\v2\x16.google.protobuf.ValueH\x00R\x04json\x12\x12\n" +
+	"\x03raw\x18\x06 \x01(\fH\x00R\x03raw\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
+	"\x05value\"]\n" +
+	"\rUndeliverable\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\"\x94\x01\n" +
+	"\rCommitRequest\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x14\n" +
+	"\x05route\x18\x02 \x01(\tR\x05route\x12\x14\n" +
+	"\x05group\x18\x03 \x01(\tR\x05group\x12=\n" +
+	"\aoffsets\x18\x04 \x03(\v2#.junction.bridge.v1.PartitionOffsetR\aoffsets\"\x10\n" +
+	"\x0eCommitResponse*D\n" +
+	"\x05Start\x12\x15\n" +
+	"\x11START_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fSTART_LATEST\x10\x01\x12\x12\n" +
+	"\x0eSTART_EARLIEST\x10\x022\xce\x01\n" +
 	"\x0ePublishService\x12R\n" +
-	"\aPublish\x12\".junction.bridge.v1.PublishRequest\x1a#.junction.bridge.v1.PublishResponseBDZBgithub.com/junction-dev/junction/proto/junction/bridge/v1;bridgev1b\x06proto3"
+	"\aPublish\x12\".junction.bridge.v1.PublishRequest\x1a#.junction.bridge.v1.PublishResponse\x12h\n" +
+	"\rPublishStream\x12(.junction.bridge.v1.PublishStreamRequest\x1a).junction.bridge.v1.PublishStreamResponse(\x010\x012\xbf\x01\n" +
+	"\x10SubscribeService\x12Z\n" +
+	"\tSubscribe\x12$.junction.bridge.v1.SubscribeRequest\x1a%.junction.bridge.v1.SubscribeResponse0\x01\x12O\n" +
+	"\x06Commit\x12!.junction.bridge.v1.CommitRequest\x1a\".junction.bridge.v1.CommitResponseBDZBgithub.com/junction-dev/junction/proto/junction/bridge/v1;bridgev1b\x06proto3"
 
 var (
 	file_junction_bridge_v1_bridge_proto_rawDescOnce sync.Once
@@ -241,23 +1145,57 @@ func file_junction_bridge_v1_bridge_proto_rawDescGZIP() []byte {
 	return file_junction_bridge_v1_bridge_proto_rawDescData
 }
 
-var file_junction_bridge_v1_bridge_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_junction_bridge_v1_bridge_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_junction_bridge_v1_bridge_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_junction_bridge_v1_bridge_proto_goTypes = []any{
-	(*PublishRequest)(nil),  // 0: junction.bridge.v1.PublishRequest
-	(*PublishResponse)(nil), // 1: junction.bridge.v1.PublishResponse
-	nil,                     // 2: junction.bridge.v1.PublishRequest.HeadersEntry
-	(*structpb.Value)(nil),  // 3: google.protobuf.Value
+	(Start)(0),                    // 0: junction.bridge.v1.Start
+	(*PublishRequest)(nil),        // 1: junction.bridge.v1.PublishRequest
+	(*PublishResponse)(nil),       // 2: junction.bridge.v1.PublishResponse
+	(*PublishStreamRequest)(nil),  // 3: junction.bridge.v1.PublishStreamRequest
+	(*PublishStreamResponse)(nil), // 4: junction.bridge.v1.PublishStreamResponse
+	(*Status)(nil),                // 5: junction.bridge.v1.Status
+	(*PartitionOffset)(nil),       // 6: junction.bridge.v1.PartitionOffset
+	(*SubscribeRequest)(nil),      // 7: junction.bridge.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),     // 8: junction.bridge.v1.SubscribeResponse
+	(*Opened)(nil),                // 9: junction.bridge.v1.Opened
+	(*Record)(nil),                // 10: junction.bridge.v1.Record
+	(*Undeliverable)(nil),         // 11: junction.bridge.v1.Undeliverable
+	(*CommitRequest)(nil),         // 12: junction.bridge.v1.CommitRequest
+	(*CommitResponse)(nil),        // 13: junction.bridge.v1.CommitResponse
+	nil,                           // 14: junction.bridge.v1.PublishRequest.HeadersEntry
+	nil,                           // 15: junction.bridge.v1.Record.HeadersEntry
+	(*structpb.Value)(nil),        // 16: google.protobuf.Value
+	(*anypb.Any)(nil),             // 17: google.protobuf.Any
 }
 var file_junction_bridge_v1_bridge_proto_depIdxs = []int32{
-	3, // 0: junction.bridge.v1.PublishRequest.json:type_name -> google.protobuf.Value
-	2, // 1: junction.bridge.v1.PublishRequest.headers:type_name -> junction.bridge.v1.PublishRequest.HeadersEntry
-	0, // 2: junction.bridge.v1.PublishService.Publish:input_type -> junction.bridge.v1.PublishRequest
-	1, // 3: junction.bridge.v1.PublishService.Publish:output_type -> junction.bridge.v1.PublishResponse
-	3, // [3:4] is the sub-list for method output_type
-	2, // [2:3] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	16, // 0: junction.bridge.v1.PublishRequest.json:type_name -> google.protobuf.Value
+	14, // 1: junction.bridge.v1.PublishRequest.headers:type_name -> junction.bridge.v1.PublishRequest.HeadersEntry
+	1,  // 2: junction.bridge.v1.PublishStreamRequest.record:type_name -> junction.bridge.v1.PublishRequest
+	2,  // 3: junction.bridge.v1.PublishStreamResponse.stored:type_name -> junction.bridge.v1.PublishResponse
+	5,  // 4: junction.bridge.v1.PublishStreamResponse.error:type_name -> junction.bridge.v1.Status
+	17, // 5: junction.bridge.v1.Status.details:type_name -> google.protobuf.Any
+	6,  // 6: junction.bridge.v1.SubscribeRequest.offsets:type_name -> junction.bridge.v1.PartitionOffset
+	0,  // 7: junction.bridge.v1.SubscribeRequest.start:type_name -> junction.bridge.v1.Start
+	9,  // 8: junction.bridge.v1.SubscribeResponse.opened:type_name -> junction.bridge.v1.Opened
+	10, // 9: junction.bridge.v1.SubscribeResponse.record:type_name -> junction.bridge.v1.Record
+	11, // 10: junction.bridge.v1.SubscribeResponse.undeliverable:type_name -> junction.bridge.v1.Undeliverable
+	6,  // 11: junction.bridge.v1.SubscribeResponse.resume:type_name -> junction.bridge.v1.PartitionOffset
+	15, // 12: junction.bridge.v1.Record.headers:type_name -> junction.bridge.v1.Record.HeadersEntry
+	16, // 13: junction.bridge.v1.Record.json:type_name -> google.protobuf.Value
+	6,  // 14: junction.bridge.v1.CommitRequest.offsets:type_name -> junction.bridge.v1.PartitionOffset
+	1,  // 15: junction.bridge.v1.PublishService.Publish:input_type -> junction.bridge.v1.PublishRequest
+	3,  // 16: junction.bridge.v1.PublishService.PublishStream:input_type -> junction.bridge.v1.PublishStreamRequest
+	7,  // 17: junction.bridge.v1.SubscribeService.Subscribe:input_type -> junction.bridge.v1.SubscribeRequest
+	12, // 18: junction.bridge.v1.SubscribeService.Commit:input_type -> junction.bridge.v1.CommitRequest
+	2,  // 19: junction.bridge.v1.PublishService.Publish:output_type -> junction.bridge.v1.PublishResponse
+	4,  // 20: junction.bridge.v1.PublishService.PublishStream:output_type -> junction.bridge.v1.PublishStreamResponse
+	8,  // 21: junction.bridge.v1.SubscribeService.Subscribe:output_type -> junction.bridge.v1.SubscribeResponse
+	13, // 22: junction.bridge.v1.SubscribeService.Commit:output_type -> junction.bridge.v1.CommitResponse
+	19, // [19:23] is the sub-list for method output_type
+	15, // [15:19] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_junction_bridge_v1_bridge_proto_init() }
@@ -269,18 +1207,32 @@ func file_junction_bridge_v1_bridge_proto_init() {
 		(*PublishRequest_Json)(nil),
 		(*PublishRequest_Raw)(nil),
 	}
+	file_junction_bridge_v1_bridge_proto_msgTypes[3].OneofWrappers = []any{
+		(*PublishStreamResponse_Stored)(nil),
+		(*PublishStreamResponse_Error)(nil),
+	}
+	file_junction_bridge_v1_bridge_proto_msgTypes[7].OneofWrappers = []any{
+		(*SubscribeResponse_Opened)(nil),
+		(*SubscribeResponse_Record)(nil),
+		(*SubscribeResponse_Undeliverable)(nil),
+	}
+	file_junction_bridge_v1_bridge_proto_msgTypes[9].OneofWrappers = []any{
+		(*Record_Json)(nil),
+		(*Record_Raw)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_junction_bridge_v1_bridge_proto_rawDesc), len(file_junction_bridge_v1_bridge_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   3,
+			NumEnums:      1,
+			NumMessages:   15,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_junction_bridge_v1_bridge_proto_goTypes,
 		DependencyIndexes: file_junction_bridge_v1_bridge_proto_depIdxs,
+		EnumInfos:         file_junction_bridge_v1_bridge_proto_enumTypes,
 		MessageInfos:      file_junction_bridge_v1_bridge_proto_msgTypes,
 	}.Build()
 	File_junction_bridge_v1_bridge_proto = out.File

@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PublishService_Publish_FullMethodName = "/junction.bridge.v1.PublishService/Publish"
+	PublishService_Publish_FullMethodName       = "/junction.bridge.v1.PublishService/Publish"
+	PublishService_PublishStream_FullMethodName = "/junction.bridge.v1.PublishService/PublishStream"
 )
 
 // PublishServiceClient is the client API for PublishService service.
@@ -33,6 +34,11 @@ type PublishServiceClient interface {
 	// Schema violations answer INVALID_ARGUMENT with google.rpc.BadRequest details whose
 	// field violations name the offending value by JSON pointer.
 	Publish(ctx context.Context, in *PublishRequest, opts ...grpc.CallOption) (*PublishResponse, error)
+	// PublishStream writes a stream of records. Every record gets exactly one response, in the
+	// order sent: where Kafka stored it, or the google.rpc.Status Publish would have answered
+	// (a refused record does not end the stream). A record without a response was not
+	// acknowledged; when the stream ends with an error status, resend those.
+	PublishStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PublishStreamRequest, PublishStreamResponse], error)
 }
 
 type publishServiceClient struct {
@@ -53,6 +59,19 @@ func (c *publishServiceClient) Publish(ctx context.Context, in *PublishRequest, 
 	return out, nil
 }
 
+func (c *publishServiceClient) PublishStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PublishStreamRequest, PublishStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &PublishService_ServiceDesc.Streams[0], PublishService_PublishStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PublishStreamRequest, PublishStreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type PublishService_PublishStreamClient = grpc.BidiStreamingClient[PublishStreamRequest, PublishStreamResponse]
+
 // PublishServiceServer is the server API for PublishService service.
 // All implementations must embed UnimplementedPublishServiceServer
 // for forward compatibility.
@@ -64,6 +83,11 @@ type PublishServiceServer interface {
 	// Schema violations answer INVALID_ARGUMENT with google.rpc.BadRequest details whose
 	// field violations name the offending value by JSON pointer.
 	Publish(context.Context, *PublishRequest) (*PublishResponse, error)
+	// PublishStream writes a stream of records. Every record gets exactly one response, in the
+	// order sent: where Kafka stored it, or the google.rpc.Status Publish would have answered
+	// (a refused record does not end the stream). A record without a response was not
+	// acknowledged; when the stream ends with an error status, resend those.
+	PublishStream(grpc.BidiStreamingServer[PublishStreamRequest, PublishStreamResponse]) error
 	mustEmbedUnimplementedPublishServiceServer()
 }
 
@@ -76,6 +100,9 @@ type UnimplementedPublishServiceServer struct{}
 
 func (UnimplementedPublishServiceServer) Publish(context.Context, *PublishRequest) (*PublishResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Publish not implemented")
+}
+func (UnimplementedPublishServiceServer) PublishStream(grpc.BidiStreamingServer[PublishStreamRequest, PublishStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method PublishStream not implemented")
 }
 func (UnimplementedPublishServiceServer) mustEmbedUnimplementedPublishServiceServer() {}
 func (UnimplementedPublishServiceServer) testEmbeddedByValue()                        {}
@@ -116,6 +143,13 @@ func _PublishService_Publish_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PublishService_PublishStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(PublishServiceServer).PublishStream(&grpc.GenericServerStream[PublishStreamRequest, PublishStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type PublishService_PublishStreamServer = grpc.BidiStreamingServer[PublishStreamRequest, PublishStreamResponse]
+
 // PublishService_ServiceDesc is the grpc.ServiceDesc for PublishService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -128,6 +162,171 @@ var PublishService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _PublishService_Publish_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "PublishStream",
+			Handler:       _PublishService_PublishStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
+	Metadata: "junction/bridge/v1/bridge.proto",
+}
+
+const (
+	SubscribeService_Subscribe_FullMethodName = "/junction.bridge.v1.SubscribeService/Subscribe"
+	SubscribeService_Commit_FullMethodName    = "/junction.bridge.v1.SubscribeService/Commit"
+)
+
+// SubscribeServiceClient is the client API for SubscribeService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// SubscribeService reads the records of a route's topic, like the REST events and records
+// endpoints.
+type SubscribeServiceClient interface {
+	// Subscribe streams records from a consumer group's committed offsets or from given
+	// offsets. Every response carries the position after it, so a new Subscribe (on any
+	// replica) resumes exactly there.
+	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error)
+	// Commit stores a consumer group's offsets in Kafka, like POST .../commits over REST.
+	Commit(ctx context.Context, in *CommitRequest, opts ...grpc.CallOption) (*CommitResponse, error)
+}
+
+type subscribeServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewSubscribeServiceClient(cc grpc.ClientConnInterface) SubscribeServiceClient {
+	return &subscribeServiceClient{cc}
+}
+
+func (c *subscribeServiceClient) Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SubscribeService_ServiceDesc.Streams[0], SubscribeService_Subscribe_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SubscribeRequest, SubscribeResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SubscribeService_SubscribeClient = grpc.ServerStreamingClient[SubscribeResponse]
+
+func (c *subscribeServiceClient) Commit(ctx context.Context, in *CommitRequest, opts ...grpc.CallOption) (*CommitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CommitResponse)
+	err := c.cc.Invoke(ctx, SubscribeService_Commit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SubscribeServiceServer is the server API for SubscribeService service.
+// All implementations must embed UnimplementedSubscribeServiceServer
+// for forward compatibility.
+//
+// SubscribeService reads the records of a route's topic, like the REST events and records
+// endpoints.
+type SubscribeServiceServer interface {
+	// Subscribe streams records from a consumer group's committed offsets or from given
+	// offsets. Every response carries the position after it, so a new Subscribe (on any
+	// replica) resumes exactly there.
+	Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error
+	// Commit stores a consumer group's offsets in Kafka, like POST .../commits over REST.
+	Commit(context.Context, *CommitRequest) (*CommitResponse, error)
+	mustEmbedUnimplementedSubscribeServiceServer()
+}
+
+// UnimplementedSubscribeServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedSubscribeServiceServer struct{}
+
+func (UnimplementedSubscribeServiceServer) Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error {
+	return status.Error(codes.Unimplemented, "method Subscribe not implemented")
+}
+func (UnimplementedSubscribeServiceServer) Commit(context.Context, *CommitRequest) (*CommitResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Commit not implemented")
+}
+func (UnimplementedSubscribeServiceServer) mustEmbedUnimplementedSubscribeServiceServer() {}
+func (UnimplementedSubscribeServiceServer) testEmbeddedByValue()                          {}
+
+// UnsafeSubscribeServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to SubscribeServiceServer will
+// result in compilation errors.
+type UnsafeSubscribeServiceServer interface {
+	mustEmbedUnimplementedSubscribeServiceServer()
+}
+
+func RegisterSubscribeServiceServer(s grpc.ServiceRegistrar, srv SubscribeServiceServer) {
+	// If the following call panics, it indicates UnimplementedSubscribeServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&SubscribeService_ServiceDesc, srv)
+}
+
+func _SubscribeService_Subscribe_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SubscribeRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SubscribeServiceServer).Subscribe(m, &grpc.GenericServerStream[SubscribeRequest, SubscribeResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SubscribeService_SubscribeServer = grpc.ServerStreamingServer[SubscribeResponse]
+
+func _SubscribeService_Commit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CommitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SubscribeServiceServer).Commit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SubscribeService_Commit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SubscribeServiceServer).Commit(ctx, req.(*CommitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// SubscribeService_ServiceDesc is the grpc.ServiceDesc for SubscribeService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var SubscribeService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "junction.bridge.v1.SubscribeService",
+	HandlerType: (*SubscribeServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Commit",
+			Handler:    _SubscribeService_Commit_Handler,
+		},
+	},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Subscribe",
+			Handler:       _SubscribeService_Subscribe_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "junction/bridge/v1/bridge.proto",
 }
