@@ -21,53 +21,89 @@ import (
 
 type grpcServer struct {
 	bridgev1.UnimplementedPublishServiceServer
+	bridgev1.UnimplementedSubscribeServiceServer
 	core *Core
 	log  *slog.Logger
+	// stopping ends when the bridge shuts down: streams then end with a status instead of
+	// holding GracefulStop until its timeout.
+	stopping context.Context
 }
 
-// newGRPCServer registers Publish, health and reflection. The receive limit follows the
-// largest route limit, so the core (not the transport) refuses oversized records with its
-// own error.
-func newGRPCServer(core *Core, hs *health.Server, log *slog.Logger, m *metrics) *grpc.Server {
+// newGRPCServer registers the publish and subscribe services, health and reflection. The
+// receive limit follows the largest route limit, so the core (not the transport) refuses
+// oversized records with its own error.
+func newGRPCServer(core *Core, hs *health.Server, log *slog.Logger, m *metrics, stopping context.Context) *grpc.Server {
 	// Room for the envelope (version, route, key, headers) around the largest payload.
 	const envelope = 64 << 10
 	srv := grpc.NewServer(grpc.MaxRecvMsgSize(int(core.maxMessageLimit())+envelope),
-		grpc.ChainUnaryInterceptor(accessLogUnary(log, m)))
-	bridgev1.RegisterPublishServiceServer(srv, &grpcServer{core: core, log: log})
+		grpc.ChainUnaryInterceptor(accessLogUnary(log, m)),
+		grpc.ChainStreamInterceptor(accessLogStream(log)))
+	gs := &grpcServer{core: core, log: log, stopping: stopping}
+	bridgev1.RegisterPublishServiceServer(srv, gs)
+	bridgev1.RegisterSubscribeServiceServer(srv, gs)
 	healthpb.RegisterHealthServer(srv, hs)
 	reflection.Register(srv)
 	return srv
 }
 
-func (s *grpcServer) Publish(ctx context.Context, req *bridgev1.PublishRequest) (*bridgev1.PublishResponse, error) {
+// message turns a PublishRequest into the core's Message; REST builds the same from a body.
+func message(ctx context.Context, req *bridgev1.PublishRequest) (Message, error) {
 	m := Message{Key: req.GetKey(), Headers: req.GetHeaders()}
+	if req.Partition != nil {
+		p := req.GetPartition()
+		m.Partition = &p
+	}
 	switch p := req.GetPayload().(type) {
 	case *bridgev1.PublishRequest_Json:
 		// encoding/json is compact and deterministic, unlike protojson.
 		body, err := json.Marshal(p.Json.AsInterface())
 		if err != nil {
-			return nil, newError(KindMalformed, "json payload: %v", err)
+			return Message{}, newError(KindMalformed, "json payload: %v", err)
 		}
 		m.ContentType, m.Body = contentTypeJSON, body
 	case *bridgev1.PublishRequest_Raw:
 		m.ContentType, m.Body = contentTypeBytes, p.Raw
 	default:
-		return nil, newError(KindMalformed, "payload is required: set json or raw")
+		return Message{}, newError(KindMalformed, "payload is required: set json or raw")
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	m.TraceParent = first(md, "traceparent")
+	return m, nil
+}
+
+// authenticate reads the API key from "authorization: Bearer <key>" or "x-api-key", the
+// same two places REST reads it from.
+func (s *grpcServer) authenticate(ctx context.Context) (*Principal, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
 	key := first(md, "x-api-key")
 	if a := first(md, "authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
 		key = strings.TrimSpace(a[7:])
 	}
-	if h := s.core.deprecationHeaders(req.GetVersion(), req.GetRoute()); h != nil {
-		md := metadata.MD{}
-		for k, v := range h {
-			md.Set(strings.ToLower(k), v)
-		}
+	return s.core.Authenticate(key)
+}
+
+// deprecation is the response metadata announcing a deprecated version (nil otherwise).
+func (s *grpcServer) deprecation(version, routeName string) metadata.MD {
+	h := s.core.deprecationHeaders(version, routeName)
+	if h == nil {
+		return nil
+	}
+	md := metadata.MD{}
+	for k, v := range h {
+		md.Set(strings.ToLower(k), v)
+	}
+	return md
+}
+
+func (s *grpcServer) Publish(ctx context.Context, req *bridgev1.PublishRequest) (*bridgev1.PublishResponse, error) {
+	m, err := message(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if md := s.deprecation(req.GetVersion(), req.GetRoute()); md != nil {
 		_ = grpc.SetHeader(ctx, md)
 	}
-	p, err := s.core.Authenticate(key)
+	p, err := s.authenticate(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -82,10 +118,17 @@ func (s *grpcServer) Publish(ctx context.Context, req *bridgev1.PublishRequest) 
 	return &bridgev1.PublishResponse{Topic: res.Topic, Partition: res.Partition, Offset: res.Offset}, nil
 }
 
-// accessLogUnary logs and counts every Publish like the REST access log: no payloads, no keys.
+// routed is a request naming a route (PublishRequest, CommitRequest, SubscribeRequest).
+type routed interface {
+	GetVersion() string
+	GetRoute() string
+}
+
+// accessLogUnary logs and counts every Publish and Commit like the REST access log: no
+// payloads, no keys.
 func accessLogUnary(log *slog.Logger, m *metrics) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if info.FullMethod != bridgev1.PublishService_Publish_FullMethodName {
+		if info.FullMethod != bridgev1.PublishService_Publish_FullMethodName && info.FullMethod != bridgev1.SubscribeService_Commit_FullMethodName {
 			return handler(ctx, req)
 		}
 		start := time.Now()
@@ -93,7 +136,7 @@ func accessLogUnary(log *slog.Logger, m *metrics) grpc.UnaryServerInterceptor {
 		code := status.Code(err)
 		m.observeGRPC(info.FullMethod, code.String(), time.Since(start))
 		attrs := []any{"method", info.FullMethod, "code", code.String(), "duration_ms", time.Since(start).Milliseconds()}
-		if pr, ok := req.(*bridgev1.PublishRequest); ok {
+		if pr, ok := req.(routed); ok {
 			attrs = append(attrs, "version", pr.GetVersion(), "route", pr.GetRoute())
 		}
 		if pr, ok := peer.FromContext(ctx); ok {
@@ -101,6 +144,23 @@ func accessLogUnary(log *slog.Logger, m *metrics) grpc.UnaryServerInterceptor {
 		}
 		log.Info("grpc request", attrs...)
 		return resp, err
+	}
+}
+
+// accessLogStream logs every PublishStream and Subscribe when it ends, with its status.
+func accessLogStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if !strings.HasPrefix(info.FullMethod, "/junction.bridge.v1.") {
+			return handler(srv, ss)
+		}
+		start := time.Now()
+		err := handler(srv, ss)
+		attrs := []any{"method", info.FullMethod, "code", status.Code(err).String(), "duration_ms", time.Since(start).Milliseconds()}
+		if pr, ok := peer.FromContext(ss.Context()); ok {
+			attrs = append(attrs, "remote", pr.Addr.String())
+		}
+		log.Info("grpc stream", attrs...)
+		return err
 	}
 }
 
@@ -113,7 +173,7 @@ func first(md metadata.MD, key string) string {
 
 // watchHealth keeps the gRPC health status in step with Kafka until ctx ends.
 func watchHealth(ctx context.Context, hs *health.Server, p kafka.Producer, every time.Duration) {
-	services := []string{"", bridgev1.PublishService_ServiceDesc.ServiceName}
+	services := []string{"", bridgev1.PublishService_ServiceDesc.ServiceName, bridgev1.SubscribeService_ServiceDesc.ServiceName}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

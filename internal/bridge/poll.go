@@ -106,38 +106,12 @@ func (s *restServer) poll(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), wait+10*time.Second)
 	defer cancel()
-	cl, n, err := s.consumerClient(ctx, rt)
+	cl, next, n, err := s.core.openConsumer(ctx, rt, group, nil, reset)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	defer cl.Close()
-	next, err := committedOffsets(ctx, cl, group, rt.cfg.Topic, n)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	var unset []int32
-	for p := int32(0); p < n; p++ {
-		if _, ok := next[p]; !ok {
-			unset = append(unset, p)
-		}
-	}
-	if len(unset) > 0 {
-		start, err := listOffsets(ctx, cl, rt.cfg.Topic, unset, reset)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		for p, o := range start {
-			next[p] = o
-		}
-	}
-	assign := map[int32]kgo.Offset{}
-	for p, o := range next {
-		assign[p] = kgo.NewOffset().At(o)
-	}
-	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{rt.cfg.Topic: assign})
 
 	resp := pollResponse{Records: []sseRecord{}, Errors: []sseError{}}
 	limit := rt.cfg.MessageLimit()
@@ -198,19 +172,7 @@ func (s *restServer) commit(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	defer cancel()
-	cl, n, err := s.consumerClient(ctx, rt)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	defer cl.Close()
-	for i, o := range req.Offsets {
-		if o.Partition < 0 || o.Partition >= n || o.Offset < 0 {
-			s.fail(w, r, newError(KindInvalidPartition, "/offsets/%d: partition %d offset %d (the topic has %d partition(s))", i, o.Partition, o.Offset, n))
-			return
-		}
-	}
-	if err := commitOffsets(ctx, cl, group, rt.cfg.Topic, req.Offsets); err != nil {
+	if err := s.core.commitGroup(ctx, rt, group, req.Offsets); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -229,13 +191,29 @@ func readSmallBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte,
 	return body, nil
 }
 
+// commitGroup checks offsets against rt's topic and stores them for group (REST commits and
+// gRPC Commit).
+func (c *Core) commitGroup(ctx context.Context, rt *route, group string, offsets []partitionOffset) error {
+	cl, n, err := c.consumerClient(ctx, rt)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for i, o := range offsets {
+		if o.Partition < 0 || o.Partition >= n || o.Offset < 0 {
+			return newError(KindInvalidPartition, "/offsets/%d: partition %d offset %d (the topic has %d partition(s))", i, o.Partition, o.Offset, n)
+		}
+	}
+	return commitOffsets(ctx, cl, group, rt.cfg.Topic, offsets)
+}
+
 // consumerClient is a short-lived franz-go client for one request, and the topic's partitions.
-func (s *restServer) consumerClient(ctx context.Context, rt *route) (*kgo.Client, int32, error) {
-	n, err := s.producer.Partitions(ctx, rt.cfg.Topic)
+func (c *Core) consumerClient(ctx context.Context, rt *route) (*kgo.Client, int32, error) {
+	n, err := c.producer.Partitions(ctx, rt.cfg.Topic)
 	if err != nil {
 		return nil, 0, err
 	}
-	cl, err := newConsumerClient(s.core.cfg.Kafka, kgo.FetchMaxBytes(int32(min(rt.cfg.MessageLimit()*4, 16<<20))))
+	cl, err := newConsumerClient(c.cfg.Kafka, kgo.FetchMaxBytes(int32(min(rt.cfg.MessageLimit()*4, 16<<20))))
 	if err != nil {
 		return nil, 0, newError(KindUnavailable, "%v", err)
 	}

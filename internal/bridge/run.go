@@ -85,9 +85,9 @@ func Run(ctx context.Context, cfg *bridgeconfig.Config, opts Options) error {
 
 	hs := health.NewServer()
 	wg.Go(func() { watchHealth(ctx, hs, producer, opts.HealthInterval) })
-	grpcSrv := newGRPCServer(core, hs, log, m)
 	stopping, stopStreams := context.WithCancel(context.Background())
 	defer stopStreams()
+	grpcSrv := newGRPCServer(core, hs, log, m, stopping)
 	rest := &restServer{core: core, producer: producer, openapi: doc, docs: docs, log: log, metrics: m, stopping: stopping}
 	httpSrv := &http.Server{
 		Handler:           rest.handler(),

@@ -109,44 +109,12 @@ func (s *restServer) events(w http.ResponseWriter, r *http.Request) {
 	stop := context.AfterFunc(s.stopping, cancel)
 	defer stop()
 
-	cl, err := newConsumerClient(s.core.cfg.Kafka, kgo.FetchMaxBytes(int32(min(rt.cfg.MessageLimit()*4, 16<<20))))
-	if err != nil {
-		s.fail(w, r, newError(KindUnavailable, "%v", err))
-		return
-	}
-	defer cl.Close()
-	n, err := s.producer.Partitions(ctx, rt.cfg.Topic)
+	cl, next, _, err := s.core.openConsumer(ctx, rt, "", next, from)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	var unknown []int32
-	for p := int32(0); p < n; p++ {
-		if _, ok := next[p]; !ok {
-			unknown = append(unknown, p)
-		}
-	}
-	for p := range next {
-		if p >= n {
-			delete(next, p)
-		}
-	}
-	if len(unknown) > 0 {
-		// Concrete offsets, not "latest": the first event id must already cover every partition.
-		start, err := listOffsets(ctx, cl, rt.cfg.Topic, unknown, from)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		for p, o := range start {
-			next[p] = o
-		}
-	}
-	assign := map[int32]kgo.Offset{}
-	for p, o := range next {
-		assign[p] = kgo.NewOffset().At(o)
-	}
-	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{rt.cfg.Topic: assign})
+	defer cl.Close()
 
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
@@ -210,6 +178,11 @@ func contentTypeOf(rec *kgo.Record) string {
 	return ""
 }
 
+// isJSONValue says whether a record's value is delivered as JSON (rather than as bytes).
+func isJSONValue(rec *kgo.Record) bool {
+	return json.Valid(rec.Value) && contentTypeOf(rec) != contentTypeBytes
+}
+
 func toSSE(rec *kgo.Record) sseRecord {
 	out := sseRecord{Partition: rec.Partition, Offset: rec.Offset, Key: string(rec.Key)}
 	for _, h := range rec.Headers {
@@ -218,12 +191,65 @@ func toSSE(rec *kgo.Record) sseRecord {
 		}
 		out.Headers[h.Key] = string(h.Value)
 	}
-	if json.Valid(rec.Value) && contentTypeOf(rec) != contentTypeBytes {
+	if isJSONValue(rec) {
 		out.Value = rec.Value
 	} else {
 		out.ValueBase64 = rec.Value
 	}
 	return out
+}
+
+// openConsumer opens a franz-go client assigned to every partition of rt's topic, at the
+// offsets in next; partitions next lacks start at group's committed offset (when group is
+// set), else at from (-1 latest, -2 earliest). Partitions the topic does not have are
+// dropped. The answer holds the concrete start of every partition, so the first position a
+// client is told already covers them all. Both REST (SSE, poll) and gRPC (Subscribe) read
+// through it.
+func (c *Core) openConsumer(ctx context.Context, rt *route, group string, next map[int32]int64, from int64) (*kgo.Client, map[int32]int64, int32, error) {
+	cl, n, err := c.consumerClient(ctx, rt)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	start := map[int32]int64{}
+	for p, o := range next {
+		if p < n {
+			start[p] = o
+		}
+	}
+	if group != "" {
+		committed, err := committedOffsets(ctx, cl, group, rt.cfg.Topic, n)
+		if err != nil {
+			cl.Close()
+			return nil, nil, 0, err
+		}
+		for p, o := range committed {
+			if _, ok := start[p]; !ok {
+				start[p] = o
+			}
+		}
+	}
+	var unknown []int32
+	for p := int32(0); p < n; p++ {
+		if _, ok := start[p]; !ok {
+			unknown = append(unknown, p)
+		}
+	}
+	if len(unknown) > 0 {
+		listed, err := listOffsets(ctx, cl, rt.cfg.Topic, unknown, from)
+		if err != nil {
+			cl.Close()
+			return nil, nil, 0, err
+		}
+		for p, o := range listed {
+			start[p] = o
+		}
+	}
+	assign := map[int32]kgo.Offset{}
+	for p, o := range start {
+		assign[p] = kgo.NewOffset().At(o)
+	}
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{rt.cfg.Topic: assign})
+	return cl, start, n, nil
 }
 
 // listOffsets asks the partition leaders for the latest (-1) or earliest (-2) offsets.
