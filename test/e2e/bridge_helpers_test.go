@@ -65,10 +65,11 @@ func hashKey(k string) string {
 
 // bridgeProc is one running bridge process.
 type bridgeProc struct {
-	baseURL string
-	cmd     *exec.Cmd
-	logPath string
-	exited  chan error
+	baseURL  string
+	grpcAddr string
+	cmd      *exec.Cmd
+	logPath  string
+	exited   chan error
 }
 
 func freeAddr(t *testing.T) string {
@@ -106,7 +107,7 @@ func startBridgeProc(t *testing.T, cfg *bridgeconfig.Config, extraArgs ...string
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &bridgeProc{baseURL: "http://" + httpAddr, cmd: cmd, logPath: logPath, exited: make(chan error, 1)}
+	p := &bridgeProc{baseURL: "http://" + httpAddr, grpcAddr: grpcAddr, cmd: cmd, logPath: logPath, exited: make(chan error, 1)}
 	go func() { p.exited <- cmd.Wait(); _ = logf.Close() }()
 	t.Cleanup(func() {
 		if err := p.stop(20 * time.Second); err != nil {
