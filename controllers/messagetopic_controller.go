@@ -268,7 +268,7 @@ func desiredTopic(t *v1alpha1.MessageTopic) kafka.TopicSpec {
 
 func (r *MessageTopicReconciler) applyPlan(ctx context.Context, s *topicScope) (ctrl.Result, error) {
 	desired := desiredTopic(s.topic)
-	plan, err := diffTopic(desired, s.observed, s.topic.Status.ManagedConfig)
+	plan, err := diffTopic(desired, s.observed, managedConfigKeys(s.topic.Status.Config))
 	var pe *planError
 	if errors.As(err, &pe) {
 		s.outcome = &outcome{kind: outcomeStalled, reason: pe.Reason, message: pe.Message}
@@ -318,7 +318,7 @@ func (r *MessageTopicReconciler) execute(ctx context.Context, s *topicScope, pla
 		}
 		r.Recorder.Eventf(s.topic, nil, corev1.EventTypeNormal, "ConfigUpdated", "Update",
 			"topic %s: %s", name, describeConfigChange(plan))
-		if reverted := revertedDrift(s.observed.Config, plan.SetConfig, s.topic.Status.ManagedConfig); reverted != "" {
+		if reverted := revertedDrift(s.observed.Config, plan.SetConfig, managedConfigKeys(s.topic.Status.Config)); reverted != "" {
 			r.Recorder.Eventf(s.topic, nil, corev1.EventTypeNormal, "DriftReverted", "Update",
 				"topic %s: reverted out-of-band change: %s", name, reverted)
 		}
@@ -451,7 +451,7 @@ func (r *MessageTopicReconciler) topicsOfBroker(ctx context.Context, o client.Ob
 	return reqs
 }
 
-// managedConfigKeys is the sorted list of keys Junction manages after a successful reconcile.
+// managedConfigKeys lists config keys in order (status.config holds the managed ones).
 func managedConfigKeys(config map[string]string) []string {
 	keys := make([]string, 0, len(config))
 	for k := range config {

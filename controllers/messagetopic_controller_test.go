@@ -103,7 +103,7 @@ func TestMessageTopicLifecycle(t *testing.T) {
 	g.Expect(state.Config).To(HaveKeyWithValue("retention.ms", "3600000"))
 	g.Expect(topic.Status.Partitions).To(Equal(int32(2)))
 	g.Expect(topic.Status.TopicName).To(Equal(ns + ".orders"))
-	g.Expect(topic.Status.ManagedConfig).To(Equal([]string{"cleanup.policy", "retention.ms"}))
+	g.Expect(topic.Status.Config).To(Equal(map[string]string{"cleanup.policy": "delete", "retention.ms": "3600000"}))
 	g.Expect(topic.Finalizers).To(ContainElement(v1alpha1.Finalizer))
 
 	// Grow partitions, change one key and drop another from the spec.

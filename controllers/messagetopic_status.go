@@ -35,7 +35,7 @@ func setTopicStatus(t *v1alpha1.MessageTopic, s *topicScope, err error) {
 	case s.observed == nil:
 		o = outcome{kind: outcomeFailed, reason: "TopicNotFound", message: "topic " + t.KafkaTopicName() + " is not in Kafka yet"}
 	default:
-		t.Status.ManagedConfig = managedConfigKeys(t.Spec.KafkaConfig())
+		t.Status.Config = reportedConfig(t.Spec.Config, s.observed.Config)
 		o = outcome{kind: outcomeReady, reason: "TopicReady", message: fmt.Sprintf(
 			"topic %s has %d partitions, replication factor %d", s.observed.Name, s.observed.Partitions, s.observed.ReplicationFactor)}
 	}
@@ -54,4 +54,16 @@ func setDeletionStatus(t *v1alpha1.MessageTopic, s *topicScope) {
 	}
 	meta.SetStatusCondition(&t.Status.Conditions, metav1.Condition{Type: conditionDeletionBlocked, Status: metav1.ConditionTrue,
 		Reason: s.blocked.reason, Message: s.blocked.message, ObservedGeneration: t.Generation})
+}
+
+// reportedConfig is the value Kafka reports for each key in spec.config.
+func reportedConfig(spec map[string]v1alpha1.ConfigValue, observed map[string]string) map[string]string {
+	if len(spec) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(spec))
+	for k := range spec {
+		out[k] = observed[k]
+	}
+	return out
 }

@@ -40,7 +40,7 @@ const (
 )
 
 // diffTopic compares the desired topic with what Kafka reports. observed is nil when the topic
-// does not exist. managed lists the config keys Junction set before (status.managedConfig):
+// does not exist. managed lists the config keys Junction set before (the keys of status.config):
 // a key that left spec.config is removed only if Junction managed it, so keys set by others
 // are never touched.
 func diffTopic(desired kafka.TopicSpec, observed *kafka.TopicState, managed []string) (topicPlan, error) {

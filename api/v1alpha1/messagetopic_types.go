@@ -157,11 +157,11 @@ type MessageTopicStatus struct {
 	// +optional
 	ReplicationFactor int32 `json:"replicationFactor,omitempty"`
 
-	// managedConfig lists the config keys Junction has set on the topic, so that a key removed
-	// from spec.config returns to the broker default while keys set by others stay untouched.
+	// config holds the managed config keys with their values as Kafka reports them. Its keys
+	// are the keys Junction manages, so that a key removed from spec.config returns to the
+	// broker default while keys set by others stay untouched.
 	// +optional
-	// +listType=set
-	ManagedConfig []string `json:"managedConfig,omitempty"`
+	Config map[string]string `json:"config,omitempty"`
 
 	// schema is the accepted schema version; bridges serve it and never a refused one.
 	// +optional

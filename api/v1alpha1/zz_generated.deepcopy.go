@@ -601,10 +601,12 @@ func (in *MessageTopicStatus) DeepCopyInto(out *MessageTopicStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
-	if in.ManagedConfig != nil {
-		in, out := &in.ManagedConfig, &out.ManagedConfig
-		*out = make([]string, len(*in))
-		copy(*out, *in)
+	if in.Config != nil {
+		in, out := &in.Config, &out.Config
+		*out = make(map[string]string, len(*in))
+		for key, val := range *in {
+			(*out)[key] = val
+		}
 	}
 	if in.Schema != nil {
 		in, out := &in.Schema, &out.Schema

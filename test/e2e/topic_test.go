@@ -59,7 +59,7 @@ func TestTopic1ConfigOwnershipAndDriftRevert(t *testing.T) {
 		g.Expect(state.Config).To(HaveKeyWithValue("segment.ms", "600000"))
 	}, converge, 500*time.Millisecond).Should(Succeed())
 	e.waitReady(t, topic, converge)
-	g.Expect(topic.Status.ManagedConfig).To(Equal([]string{"retention.ms"}))
+	g.Expect(topic.Status.Config).To(Equal(map[string]string{"retention.ms": "3600000"}), "the managed config as Kafka reports it")
 }
 
 // Behaviour 2: a value Kafka rejects stalls the topic naming the key and the broker's reason,
