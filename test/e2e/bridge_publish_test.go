@@ -463,7 +463,15 @@ func TestBridgeOverloadE2E(t *testing.T) {
 		slow <- resp.StatusCode
 	}()
 	_, _ = pw.Write([]byte("slow"))
+	// Only send the competing requests once the slow upload holds the slot; otherwise a fast
+	// request can take it first and the slow one is the request refused.
 	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(metricsText(t, base), "junction_bridge_in_flight_requests 1") {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow upload never held an in-flight slot")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	var got int
 	for time.Now().Before(deadline) {
 		resp, data := call(t, http.MethodPost, base+"/v2/raw", "application/octet-stream", strings.NewReader("fast"), writer)
@@ -554,4 +562,14 @@ func TestBridgeSIGTERMDrainE2E(t *testing.T) {
 	if !strings.Contains(kafkaharness.Tail(f.bridge.logPath, 20), "bridge stopped") {
 		t.Errorf("bridge did not drain cleanly:\n%s", kafkaharness.Tail(f.bridge.logPath, 20))
 	}
+}
+
+// metricsText fetches the bridge's Prometheus exposition.
+func metricsText(t *testing.T, base string) string {
+	t.Helper()
+	resp, data := call(t, http.MethodGet, base+"/metrics", "", nil, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", resp.StatusCode)
+	}
+	return string(data)
 }
