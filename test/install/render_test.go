@@ -3,6 +3,7 @@ package install
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,6 +63,24 @@ func TestValuesSchemaRejectsMistakes(t *testing.T) {
 			NewWithT(t).Expect(cmd).To(ContainSubstring("values don't meet the specifications of the schema"))
 		})
 	}
+	t.Run("an enabled webhook is served by the manager", func(t *testing.T) {
+		g := NewWithT(t)
+		for _, enabled := range []bool{true, false} {
+			args := []string{"--set", fmt.Sprintf("webhook.enabled=%t", enabled), "--set", "webhook.certManager.enabled=true"}
+			var managerArgs []any
+			for _, obj := range helmTemplate(t, "x", "junction-system", args...) {
+				if obj.GetKind() == "Deployment" {
+					containers, _, _ := unstructured.NestedSlice(obj.Object, "spec", "template", "spec", "containers")
+					managerArgs, _, _ = unstructured.NestedSlice(containers[0].(map[string]any), "args")
+				}
+			}
+			if enabled {
+				g.Expect(managerArgs).To(ContainElement("--enable-webhooks"))
+			} else {
+				g.Expect(managerArgs).NotTo(ContainElement("--enable-webhooks"))
+			}
+		}
+	})
 	t.Run("self-managed webhook needs a CA bundle", func(t *testing.T) {
 		out := runFail(t, helmBin(t), "template", "x", "charts/junction", "--set", "webhook.enabled=true", "--set", "webhook.certManager.enabled=false")
 		NewWithT(t).Expect(out).To(ContainSubstring("webhook.certificate.caBundle is required"))
