@@ -59,6 +59,11 @@ test: manifests generate fmt vet envtest build $(HELM) $(KUSTOMIZE) ## Run unit,
 test-e2e: envtest build ## Run the end-to-end suite against a real Apache Kafka broker.
 	@if [ -d test/e2e ]; then $(GO) test ./test/e2e/... -tags e2e -count=1 -timeout 40m -v; else echo "no e2e suite yet"; fi
 
+.PHONY: bench
+bench: envtest ## Run the benchmarks (docs/benchmarks.md; at most 15 minutes; not part of test or CI). BENCH_FLAGS="--kafka host:port" for a real broker.
+	$(GO) build -o $(BIN)/ ./cmd/bridge ./cmd/junction-bench
+	$(BIN)/junction-bench --bridge $(BIN)/bridge $(BENCH_FLAGS)
+
 .PHONY: envtest
 envtest: $(K8S_ASSETS)/kube-apiserver $(K8S_ASSETS)/etcd ## Build kube-apiserver and etcd from source into bin/k8s.
 

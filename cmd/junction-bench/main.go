@@ -1,0 +1,217 @@
+// Command junction-bench measures the bridge against a direct Kafka client in the same run and
+// prints one table (docs/benchmarks.md). It runs on loopback only: an embedded Kafka (kfake, in a
+// child process so its CPU is not charged to the client) unless --kafka names a real broker, and
+// a real bin/bridge process per bridge case so that its CPU and peak RSS are its own.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+const (
+	benchTopic  = "junction-bench"
+	partitions  = 3
+	recordBytes = 1024
+)
+
+type options struct {
+	kafka    string
+	bridge   string
+	duration time.Duration
+	warmup   time.Duration
+	cases    string
+	clients  int
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "kfake" {
+		serveKfake()
+		return
+	}
+	var o options
+	flag.StringVar(&o.kafka, "kafka", "", "host:port of a real Kafka broker (default: an embedded kfake broker in a child process)")
+	flag.StringVar(&o.bridge, "bridge", "bin/bridge", "the bridge binary (go build -o bin/ ./cmd/bridge)")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per case")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each case")
+	flag.IntVar(&o.clients, "clients", 64, "concurrent clients of the request-style cases")
+	flag.StringVar(&o.cases, "cases", "all", "comma-separated case names, or all")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// The whole run is bounded whatever happens inside a case.
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "junction-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// serveKfake runs the embedded broker until stdin closes; its address is the first stdout line.
+func serveKfake() {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, benchTopic))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer c.Close()
+	fmt.Println(c.ListenAddrs()[0])
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+type kafkaEnv struct {
+	addr string
+	pid  int // the kfake child, 0 for a real broker
+	stop func()
+}
+
+func startKafka(o options) (*kafkaEnv, error) {
+	if o.kafka != "" {
+		if err := ensureTopic(o.kafka); err != nil {
+			return nil, err
+		}
+		return &kafkaEnv{addr: o.kafka, stop: func() {}}, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "kfake")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("kfake child: %w", err)
+	}
+	return &kafkaEnv{addr: strings.TrimSpace(line), pid: cmd.Process.Pid, stop: func() {
+		_ = stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}}, nil
+}
+
+func ensureTopic(addr string) error {
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	admin, err := sarama.NewClusterAdmin([]string{addr}, cfg)
+	if err != nil {
+		return fmt.Errorf("kafka at %s: %w", addr, err)
+	}
+	defer admin.Close()
+	err = admin.CreateTopic(benchTopic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false)
+	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		return fmt.Errorf("creating %s: %w", benchTopic, err)
+	}
+	return nil
+}
+
+type benchCase struct {
+	name string
+	run  func(ctx context.Context, e *env) (*result, error)
+}
+
+type env struct {
+	o     options
+	kafka *kafkaEnv
+}
+
+func run(ctx context.Context, o options) error {
+	k, err := startKafka(o)
+	if err != nil {
+		return err
+	}
+	defer k.stop()
+	e := &env{o: o, kafka: k}
+	all := []benchCase{
+		{"direct-firehose", directFirehose},
+		{"direct-request", directRequest},
+		{"rest-one", restOne},
+		{"rest-batch", restBatch},
+		{"grpc-unary", grpcUnary},
+		{"grpc-stream", grpcStream},
+	}
+	want := map[string]bool{}
+	for _, c := range strings.Split(o.cases, ",") {
+		want[strings.TrimSpace(c)] = true
+	}
+	start := time.Now()
+	var results []*result
+	for _, c := range all {
+		if !want["all"] && !want[c.name] {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "%s: running %s\n", time.Now().UTC().Format(time.TimeOnly), c.name)
+		// Every case is bounded: its own duration plus time to start a bridge and drain.
+		cctx, cancel := context.WithTimeout(ctx, o.warmup+o.duration+90*time.Second)
+		r, err := c.run(cctx, e)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", c.name, err)
+			r = &result{name: c.name, err: err}
+		}
+		r.name = c.name
+		results = append(results, r)
+	}
+	applyTargets(results)
+	printMachine(o, k)
+	printTable(os.Stdout, results, k.pid != 0)
+	fmt.Printf("\nrun took %s\n", time.Since(start).Round(time.Second))
+	return nil
+}
+
+func printMachine(o options, k *kafkaEnv) {
+	model := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		mem = strings.TrimSpace(strings.TrimPrefix(strings.SplitN(string(b), "\n", 2)[0], "MemTotal:"))
+	}
+	kafka := "embedded kfake (child process) at " + k.addr
+	if k.pid == 0 {
+		kafka = "real broker at " + k.addr
+	}
+	fmt.Printf("machine: %d CPUs (%s), MemTotal %s, %s %s/%s\n", runtime.NumCPU(), model, mem, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Printf("kafka: %s; topic %s with %d partitions; records of %d bytes; %s measured per case after %s warm-up; %d request-style clients\n\n",
+		kafka, benchTopic, partitions, recordBytes, o.duration, o.warmup, o.clients)
+}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// result is one row of the table.
+type result struct {
+	name    string
+	proc    string // the process whose CPU and RSS are reported
+	records int64  // acknowledged records in the measured window
+	bytes   int64  // their value bytes
+	elapsed time.Duration
+	lats    []time.Duration // per record (direct, gRPC stream) or per request (REST, unary)
+	latUnit string
+	cpu     float64 // CPU-seconds of proc during the measured window
+	kcpu    float64 // CPU-seconds of the kfake child during the window
+	ccpu    float64 // CPU-seconds of the harness (the clients) during the window, when proc is another process
+	rss     int64   // peak RSS of proc during the case
+	failed  int64
+	target  string
+	err     error
+}
+
+func (r *result) rate() float64 { return float64(r.records) / r.elapsed.Seconds() }
+func (r *result) mbps() float64 { return float64(r.bytes) / r.elapsed.Seconds() / (1 << 20) }
+
+func (r *result) pct(p float64) time.Duration {
+	if len(r.lats) == 0 {
+		return 0
+	}
+	s := slices.Clone(r.lats)
+	slices.Sort(s)
+	i := int(p * float64(len(s)-1))
+	return s[i]
+}
+
+// meter samples the CPU of the measured process and of the kfake child around a window.
+type meter struct {
+	pid, kpid    int
+	cpu0, k0, c0 float64
+	start        time.Time
+}
+
+func startMeter(pid, kpid int) (*meter, error) {
+	if err := resetPeakRSS(pid); err != nil {
+		return nil, fmt.Errorf("resetting the peak RSS of %d: %w", pid, err)
+	}
+	m := &meter{pid: pid, kpid: kpid, start: time.Now()}
+	var err error
+	if m.cpu0, err = cpuSeconds(pid); err != nil {
+		return nil, err
+	}
+	if kpid != 0 {
+		m.k0, _ = cpuSeconds(kpid)
+	}
+	m.c0, _ = cpuSeconds(os.Getpid())
+	return m, nil
+}
+
+func (m *meter) stop(r *result) {
+	r.elapsed = time.Since(m.start)
+	c, _ := cpuSeconds(m.pid)
+	r.cpu = c - m.cpu0
+	if m.kpid != 0 {
+		k, _ := cpuSeconds(m.kpid)
+		r.kcpu = k - m.k0
+	}
+	r.rss, _ = peakRSS(m.pid)
+	if m.pid != os.Getpid() {
+		c, _ := cpuSeconds(os.Getpid())
+		r.ccpu = c - m.c0
+	}
+}
+
+// latencies collects samples from many goroutines.
+type latencies struct {
+	mu sync.Mutex
+	s  []time.Duration
+}
+
+func (l *latencies) add(d []time.Duration) {
+	l.mu.Lock()
+	l.s = append(l.s, d...)
+	l.mu.Unlock()
+}
+
+// applyTargets computes every ratio from the rows of this run (issue 9's targets).
+func applyTargets(rs []*result) {
+	by := map[string]*result{}
+	for _, r := range rs {
+		if r.err == nil {
+			by[r.name] = r
+		}
+	}
+	ratio := func(r *result, base string, what string, got, min float64) string {
+		b := by[base]
+		if b == nil {
+			return fmt.Sprintf("%s: no %s row", what, base)
+		}
+		var den float64
+		if what == "MB/s" {
+			den = b.mbps()
+		} else {
+			den = b.rate()
+		}
+		x := got / den
+		mark := "met"
+		if x < min {
+			mark = "MISSED"
+		}
+		return fmt.Sprintf("%.2f× %s %s (≥ %.2f): %s", x, base, what, min, mark)
+	}
+	rssT := func(r *result) string {
+		mark := "met"
+		if r.rss > 64<<20 {
+			mark = "MISSED"
+		}
+		return fmt.Sprintf("; RSS %.0f/64 MiB: %s", float64(r.rss)/(1<<20), mark)
+	}
+	for _, r := range rs {
+		if r.err != nil {
+			continue
+		}
+		switch r.name {
+		case "direct-firehose", "direct-request":
+			r.target = "baseline"
+		case "rest-one":
+			r.target = ratio(r, "direct-request", "rec/s", r.rate(), 0.60) + rssT(r)
+		case "rest-batch":
+			r.target = ratio(r, "direct-firehose", "MB/s", r.mbps(), 0.90) + rssT(r)
+		case "grpc-stream":
+			r.target = ratio(r, "direct-request", "rec/s", r.rate(), 0.80) + rssT(r)
+		case "grpc-unary":
+			// The issue sets no throughput target for unary; the ratio is informative.
+			r.target = ratio(r, "direct-request", "rec/s", r.rate(), 0) + " (no target)" + rssT(r)
+		}
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+func printTable(w io.Writer, rs []*result, kfake bool) {
+	kcol := ""
+	if kfake {
+		kcol = " kfake CPU s/10k |"
+	}
+	fmt.Fprintf(w, "| case | records/s | MB/s | p50 | p99 | latency of | CPU s/10k rec | measured process | peak RSS |%s client CPU s/10k | failed | vs target |\n", kcol)
+	fmt.Fprintf(w, "|---|---:|---:|---:|---:|---|---:|---|---:|%s---:|---:|---|\n", strings.Repeat("---:|", boolInt(kfake)))
+	for _, r := range rs {
+		if r.err != nil {
+			fmt.Fprintf(w, "| %s | error: %s |\n", r.name, strings.ReplaceAll(r.err.Error(), "|", "/"))
+			continue
+		}
+		k := ""
+		if kfake {
+			k = fmt.Sprintf(" %.3f |", r.kcpu/float64(r.records)*10000)
+		}
+		cc := "(same)"
+		if r.ccpu != 0 {
+			cc = fmt.Sprintf("%.3f", r.ccpu/float64(r.records)*10000)
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %.2f | %s | %s | %s | %.3f | %s | %.0f MiB |%s %s | %d | %s |\n",
+			r.name, r.rate(), r.mbps(), ms(r.pct(0.50)), ms(r.pct(0.99)), r.latUnit,
+			r.cpu/float64(r.records)*10000, r.proc, float64(r.rss)/(1<<20), k, cc, r.failed, r.target)
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
