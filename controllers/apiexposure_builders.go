@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -136,11 +137,48 @@ func renderBridgeConfig(e *v1alpha1.ApiExposure, topics map[string]*v1alpha1.Mes
 					route.MaxMessageBytes = int32(n)
 				}
 			}
+			if b := r.Backend; b != nil {
+				backend, err := renderBackend(b, topics)
+				if err != nil {
+					return nil, fmt.Errorf("route %s/%s: %w", v.Name, r.Name, err)
+				}
+				route.Backend = backend
+			}
 			version.Routes = append(version.Routes, route)
 		}
 		cfg.Versions = append(cfg.Versions, version)
 	}
 	return cfg, nil
+}
+
+// renderBackend is a route's backend with the dead-letter MessageTopic resolved to its
+// Kafka topic name; unset durations stay zero and take the bridge's defaults.
+func renderBackend(b *v1alpha1.Backend, topics map[string]*v1alpha1.MessageTopic) (*bridgeconfig.Backend, error) {
+	out := &bridgeconfig.Backend{URL: b.URL, Method: b.Method, Timeout: renderDuration(b.Timeout),
+		PassHeaders: b.PassHeaders, Ordering: string(b.Ordering)}
+	if r := b.Retry; r != nil {
+		if r.MaxAttempts != nil {
+			out.Retry.MaxAttempts = *r.MaxAttempts
+		}
+		out.Retry.InitialBackoff = renderDuration(r.InitialBackoff)
+		out.Retry.MaxBackoff = renderDuration(r.MaxBackoff)
+		out.Retry.MaxRetryAfter = renderDuration(r.MaxRetryAfter)
+	}
+	if ref := b.DeadLetterTopicRef; ref != nil {
+		t, ok := topics[ref.Name]
+		if !ok {
+			return nil, fmt.Errorf("dead-letter MessageTopic %q not found", ref.Name)
+		}
+		out.DeadLetterTopic = t.KafkaTopicName()
+	}
+	return out, nil
+}
+
+func renderDuration(d *metav1.Duration) bridgeconfig.Duration {
+	if d == nil {
+		return 0
+	}
+	return bridgeconfig.Duration(d.Duration)
 }
 
 // Where the bridge finds the MessageBroker's Secrets, mounted by bridgeDeployment.

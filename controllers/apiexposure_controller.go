@@ -160,13 +160,17 @@ func (r *ApiExposureReconciler) getAPIKeys(ctx context.Context, s *exposureScope
 	return ctrl.Result{}, nil
 }
 
-// referencedTopics lists the MessageTopic names the exposure's routes use, sorted, once each.
+// referencedTopics lists the MessageTopic names the exposure's routes use (their topics and
+// dead-letter topics), sorted, once each.
 func referencedTopics(e *v1alpha1.ApiExposure) []string {
 	var names []string
 	for _, v := range e.Spec.Versions {
 		for _, rt := range v.Routes {
 			if !slices.Contains(names, rt.TopicRef.Name) {
 				names = append(names, rt.TopicRef.Name)
+			}
+			if b := rt.Backend; b != nil && b.DeadLetterTopicRef != nil && !slices.Contains(names, b.DeadLetterTopicRef.Name) {
+				names = append(names, b.DeadLetterTopicRef.Name)
 			}
 		}
 	}

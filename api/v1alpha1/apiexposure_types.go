@@ -114,6 +114,85 @@ type Grant struct {
 	Operations []Operation `json:"operations"`
 }
 
+// BackendOrdering is how the dispatcher orders deliveries.
+// +kubebuilder:validation:Enum=perKey;unordered
+type BackendOrdering string
+
+const (
+	// BackendOrderingPerKey delivers the records of one key one at a time, in order.
+	BackendOrderingPerKey BackendOrdering = "perKey"
+	// BackendOrderingUnordered trades order for throughput.
+	BackendOrderingUnordered BackendOrdering = "unordered"
+)
+
+// Backend is the HTTP service a route's records are delivered to.
+type Backend struct {
+	// url is the absolute http(s) URL each record is sent to, e.g. a Service's cluster DNS name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^/\s]+.*$`
+	URL string `json:"url"`
+
+	// method is the HTTP method of each delivery.
+	// +optional
+	// +kubebuilder:default=POST
+	// +kubebuilder:validation:Enum=POST;PUT;PATCH
+	Method string `json:"method,omitempty"`
+
+	// timeout bounds one delivery attempt (default 10s).
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// retry is how failed deliveries are retried.
+	// +optional
+	Retry *RetryPolicy `json:"retry,omitempty"`
+
+	// deadLetterTopicRef names the MessageTopic (same namespace, same MessageBroker) that
+	// receives records that cannot be delivered, with failure metadata in headers. Without
+	// it such records are logged, counted and skipped.
+	// +optional
+	DeadLetterTopicRef *LocalObjectReference `json:"deadLetterTopicRef,omitempty"`
+
+	// passHeaders are request headers copied into the record at publish and sent to the
+	// backend on delivery.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=set
+	// +kubebuilder:validation:items:MaxLength=128
+	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9-]+$`
+	PassHeaders []string `json:"passHeaders,omitempty"`
+
+	// ordering is perKey (records of one key one at a time, in order) or unordered.
+	// The bridge currently serves unordered like perKey.
+	// +optional
+	// +kubebuilder:default=perKey
+	Ordering BackendOrdering `json:"ordering,omitempty"`
+}
+
+// RetryPolicy bounds the retries of connection errors, timeouts, 408, 429 and 5xx.
+type RetryPolicy struct {
+	// maxAttempts is the number of attempts, the first included, before a record is
+	// dead-lettered (default 5).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MaxAttempts *int32 `json:"maxAttempts,omitempty"`
+
+	// initialBackoff is the wait before the first retry; each retry doubles it, with jitter
+	// (default 200ms).
+	// +optional
+	InitialBackoff *metav1.Duration `json:"initialBackoff,omitempty"`
+
+	// maxBackoff caps the wait between attempts (default 30s).
+	// +optional
+	MaxBackoff *metav1.Duration `json:"maxBackoff,omitempty"`
+
+	// maxRetryAfter caps how long a backend's Retry-After is honoured (default 60s).
+	// +optional
+	MaxRetryAfter *metav1.Duration `json:"maxRetryAfter,omitempty"`
+}
+
 // RateLimitSpec is a token bucket.
 type RateLimitSpec struct {
 	// requestsPerSecond is the sustained rate.
@@ -201,6 +280,11 @@ type Route struct {
 	// +kubebuilder:validation:MaxItems=2
 	// +listType=set
 	Operations []Operation `json:"operations"`
+
+	// backend, when set, makes the route a queue in front of a REST API: publish answers
+	// 202 Accepted with a request id, and the bridge delivers each record to the backend.
+	// +optional
+	Backend *Backend `json:"backend,omitempty"`
 }
 
 // RESTSpec configures the bridge's HTTP listener.

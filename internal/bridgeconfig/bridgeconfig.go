@@ -5,6 +5,7 @@ package bridgeconfig
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -151,6 +152,88 @@ type Route struct {
 	Schema string `json:"schema,omitempty"`
 	// MaxMessageBytes bounds one record's value; 0 means the bridge default.
 	MaxMessageBytes int32 `json:"maxMessageBytes,omitempty"`
+	// Backend, when set, makes the route a queue in front of a REST API: publish answers 202
+	// and the bridge's dispatcher delivers each record to the backend.
+	Backend *Backend `json:"backend,omitempty"`
+}
+
+// Backend is where the dispatcher delivers a route's records and how it retries.
+type Backend struct {
+	URL string `json:"url"`
+	// Method is the HTTP method of each delivery; empty means POST.
+	Method string `json:"method,omitempty"`
+	// Timeout bounds one delivery attempt; 0 means 10s.
+	Timeout Duration `json:"timeout,omitempty"`
+	Retry   Retry    `json:"retry"`
+	// DeadLetterTopic is the Kafka topic that receives records that cannot be delivered;
+	// empty means they are logged, counted and skipped.
+	DeadLetterTopic string `json:"deadLetterTopic,omitempty"`
+	// PassHeaders are request headers copied into the record at publish and sent to the
+	// backend on delivery (case-insensitive names).
+	PassHeaders []string `json:"passHeaders,omitempty"`
+	// Ordering is "perKey" (default) or "unordered".
+	Ordering string `json:"ordering,omitempty"`
+}
+
+// Retry is the dispatcher's retry policy; zero values mean the defaults of WithDefaults.
+type Retry struct {
+	MaxAttempts    int32    `json:"maxAttempts,omitempty"`
+	InitialBackoff Duration `json:"initialBackoff,omitempty"`
+	MaxBackoff     Duration `json:"maxBackoff,omitempty"`
+	// MaxRetryAfter caps how long a backend's Retry-After may hold a partition.
+	MaxRetryAfter Duration `json:"maxRetryAfter,omitempty"`
+}
+
+// WithDefaults fills unset fields: POST, 10s timeout, 5 attempts, 200ms..30s backoff, 60s
+// Retry-After cap.
+func (b Backend) WithDefaults() Backend {
+	if b.Method == "" {
+		b.Method = "POST"
+	}
+	if b.Timeout <= 0 {
+		b.Timeout = Duration(10 * time.Second)
+	}
+	if b.Retry.MaxAttempts <= 0 {
+		b.Retry.MaxAttempts = 5
+	}
+	if b.Retry.InitialBackoff <= 0 {
+		b.Retry.InitialBackoff = Duration(200 * time.Millisecond)
+	}
+	if b.Retry.MaxBackoff <= 0 {
+		b.Retry.MaxBackoff = Duration(30 * time.Second)
+	}
+	if b.Retry.MaxBackoff < b.Retry.InitialBackoff {
+		b.Retry.MaxBackoff = b.Retry.InitialBackoff
+	}
+	if b.Retry.MaxRetryAfter <= 0 {
+		b.Retry.MaxRetryAfter = Duration(60 * time.Second)
+	}
+	if b.Ordering == "" {
+		b.Ordering = "perKey"
+	}
+	return b
+}
+
+// Duration is a time.Duration written as a Go duration string ("200ms", "30s").
+type Duration time.Duration
+
+// MarshalJSON writes d as a duration string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	*d = Duration(v)
+	return nil
 }
 
 // DefaultMaxMessageBytes is the bridge's limit on one record's value when a route sets none;
@@ -193,6 +276,14 @@ func Parse(data []byte) (*Config, error) {
 		for _, r := range v.Routes {
 			if r.Topic == "" {
 				return nil, fmt.Errorf("bridge config: route %s/%s has no topic", v.Name, r.Name)
+			}
+			if b := r.Backend; b != nil {
+				if u, err := url.Parse(b.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return nil, fmt.Errorf("bridge config: route %s/%s: backend url %q must be an absolute http(s) URL", v.Name, r.Name, b.URL)
+				}
+				if b.Ordering != "" && b.Ordering != "perKey" && b.Ordering != "unordered" {
+					return nil, fmt.Errorf("bridge config: route %s/%s: backend ordering %q must be perKey or unordered", v.Name, r.Name, b.Ordering)
+				}
 			}
 		}
 	}

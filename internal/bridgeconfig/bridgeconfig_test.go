@@ -3,6 +3,7 @@ package bridgeconfig
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestGrantAllows(t *testing.T) {
@@ -41,5 +42,34 @@ func TestParseRejectsPlaintextKeys(t *testing.T) {
 	ok := `{"kafka": {"bootstrapServers": ["k:9092"]}, "versions": [], "auth": {"keys": [{"name": "ci", "sha256": "` + strings.Repeat("ab", 32) + `"}]}}`
 	if _, err := Parse([]byte(ok)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestBackendRoundTripAndChecks(t *testing.T) {
+	c := &Config{Kafka: Kafka{BootstrapServers: []string{"k:9092"}}, Versions: []Version{{Name: "v1", Routes: []Route{{
+		Name: "pay", Topic: "pay", Backend: &Backend{URL: "http://pay.svc:8080/p", Timeout: Duration(1500 * time.Millisecond),
+			Retry: Retry{MaxAttempts: 3, InitialBackoff: Duration(200 * time.Millisecond)}}}}}}}
+	data, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"timeout": "1.5s"`) {
+		t.Errorf("durations are not written as strings:\n%s", data)
+	}
+	back, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := back.Versions[0].Routes[0].Backend.WithDefaults()
+	if b.Timeout != Duration(1500*time.Millisecond) || b.Method != "POST" || b.Retry.MaxAttempts != 3 ||
+		b.Retry.MaxBackoff != Duration(30*time.Second) || b.Retry.MaxRetryAfter != Duration(time.Minute) || b.Ordering != "perKey" {
+		t.Errorf("backend with defaults: %+v", b)
+	}
+	for _, bad := range []string{"pay.svc:8080", "ftp://pay.svc/", "http:///p"} {
+		c.Versions[0].Routes[0].Backend.URL = bad
+		data, _ := c.Marshal()
+		if _, err := Parse(data); err == nil || !strings.Contains(err.Error(), "backend url") {
+			t.Errorf("url %q: err %v, want a backend url error", bad, err)
+		}
 	}
 }
