@@ -400,6 +400,15 @@ func (rt *route) record(m Message, at string) (kafka.Record, error) {
 	if m.Key != "" {
 		rec.Key = []byte(m.Key)
 	}
+	if rt.cfg.Backend != nil {
+		// Every record of a backend route carries its request id: the 202's id, the
+		// CloudEvents id and the backend's idempotency key.
+		id, err := newRequestID()
+		if err != nil {
+			return kafka.Record{}, newError(KindInternal, "request id: %v", err)
+		}
+		rec.Headers[headerRequestID] = id
+	}
 	return rec, nil
 }
 

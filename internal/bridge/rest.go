@@ -290,6 +290,9 @@ func (s *restServer) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := Message{Key: r.URL.Query().Get("key"), ContentType: contentType, Body: body, TraceParent: r.Header.Get("traceparent")}
+	if b := rt.cfg.Backend; b != nil {
+		m.Headers = passHeaders(r.Header, b.PassHeaders)
+	}
 	if m.Key == "" {
 		m.Key = r.Header.Get(keyHeader)
 	}
@@ -315,7 +318,21 @@ func (s *restServer) publish(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, o.Err)
 		return
 	}
+	if rt.cfg.Backend != nil {
+		id := rec.Headers[headerRequestID]
+		w.Header().Set("Location", "/"+rt.version+"/"+rt.cfg.Name+"/requests/"+id)
+		writeJSON(w, http.StatusAccepted, acceptedResult{id, o.Result.Topic, o.Result.Partition, o.Result.Offset})
+		return
+	}
 	writeJSON(w, http.StatusOK, publishResult{o.Result.Topic, o.Result.Partition, o.Result.Offset})
+}
+
+// acceptedResult answers a publish on a route with a backend: stored, not yet delivered.
+type acceptedResult struct {
+	RequestID string `json:"requestId"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
 }
 
 type publishResult struct {

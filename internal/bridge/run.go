@@ -83,6 +83,13 @@ func Run(ctx context.Context, cfg *bridgeconfig.Config, opts Options) error {
 		producer.connect(ctx, cfg.Kafka, log)
 	})
 
+	// Dispatchers outlive the servers' drain and stop before the producer closes: a record
+	// being dead-lettered needs it.
+	dctx, stopDispatch := context.WithCancel(context.Background())
+	defer stopDispatch()
+	var dwg sync.WaitGroup
+	startDispatchers(dctx, &dwg, core, producer, log, m)
+
 	hs := health.NewServer()
 	wg.Go(func() { watchHealth(ctx, hs, producer, opts.HealthInterval) })
 	stopping, stopStreams := context.WithCancel(context.Background())
@@ -124,6 +131,8 @@ func Run(ctx context.Context, cfg *bridgeconfig.Config, opts Options) error {
 		log.Warn("http shutdown", "error", err)
 	}
 	gracefulStop(sctx, grpcSrv.GracefulStop, grpcSrv.Stop)
+	stopDispatch()
+	dwg.Wait()
 	if err := producer.Close(); err != nil {
 		log.Warn("closing producer", "error", err)
 	}

@@ -1,0 +1,78 @@
+package bridge
+
+import (
+	"errors"
+	"net/http"
+	"regexp"
+	"testing"
+	"time"
+)
+
+func TestBackoffIsExponentialWithEqualJitter(t *testing.T) {
+	for n, want := range map[int]time.Duration{1: 200 * time.Millisecond, 2: 400 * time.Millisecond, 3: 800 * time.Millisecond, 4: time.Second, 10: time.Second} {
+		for range 200 {
+			d := backoff(200*time.Millisecond, time.Second, n)
+			if d < want/2 || d > want {
+				t.Fatalf("retry %d waited %s, want %s..%s", n, d, want/2, want)
+			}
+		}
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Duration{
+		"":     0,
+		"3":    3 * time.Second,
+		" 0 ":  0,
+		"-1":   0,
+		"soon": 0,
+		now.Add(90 * time.Second).Format(http.TimeFormat):  90 * time.Second,
+		now.Add(-90 * time.Second).Format(http.TimeFormat): 0,
+	} {
+		if got := parseRetryAfter(in, now); got != want {
+			t.Errorf("parseRetryAfter(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestAttemptClassification(t *testing.T) {
+	for _, c := range []struct {
+		a       attemptResult
+		outcome string
+	}{
+		{attemptResult{status: 200}, "delivered"},
+		{attemptResult{status: 204}, "delivered"},
+		{attemptResult{err: errors.New("connection refused")}, "retryable"},
+		{attemptResult{status: 408}, "retryable"},
+		{attemptResult{status: 429}, "retryable"},
+		{attemptResult{status: 500}, "retryable"},
+		{attemptResult{status: 503}, "retryable"},
+		{attemptResult{status: 400}, "rejected"},
+		{attemptResult{status: 404}, "rejected"},
+		{attemptResult{status: 409}, "rejected"},
+	} {
+		if got := c.a.outcome(); got != c.outcome {
+			t.Errorf("%+v: %s, want %s", c.a, got, c.outcome)
+		}
+	}
+}
+
+func TestRequestIDIsUUIDv4(t *testing.T) {
+	re := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	seen := map[string]bool{}
+	for range 100 {
+		id, err := newRequestID()
+		if err != nil || !re.MatchString(id) || seen[id] {
+			t.Fatalf("request id %q (err %v)", id, err)
+		}
+		seen[id] = true
+	}
+}
+
+func TestPassHeaders(t *testing.T) {
+	got := passHeaders(http.Header{"X-Tenant": {"acme"}, "Authorization": {"secret"}}, []string{"x-tenant", "X-Missing"})
+	if len(got) != 1 || got["x-tenant"] != "acme" {
+		t.Fatalf("passHeaders = %v", got)
+	}
+}
