@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -36,11 +37,21 @@ type options struct {
 	warmup   time.Duration
 	cases    string
 	clients  int
+
+	k8sAssets    string
+	topics       []int
+	syncPeriod   time.Duration
+	idlePeriods  int
+	readyTimeout time.Duration
 }
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "kfake" {
 		serveKfake()
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "operator-child" {
+		operatorChild(os.Args[2:])
 		return
 	}
 	var o options
@@ -49,8 +60,21 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per case")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each case")
 	flag.IntVar(&o.clients, "clients", 64, "concurrent clients of the request-style cases")
-	flag.StringVar(&o.cases, "cases", "all", "comma-separated case names, or all")
+	flag.StringVar(&o.cases, "cases", "all", "comma-separated case names (direct-firehose, direct-request, rest-one, rest-batch, grpc-unary, grpc-stream, operator), or all")
+	flag.StringVar(&o.k8sAssets, "k8s-assets", "bin/k8s", "kube-apiserver and etcd for the operator case (make envtest)")
+	topics := flag.String("topics", "1000,5000", "MessageTopics the operator case creates at once, one fresh API server per count")
+	flag.DurationVar(&o.syncPeriod, "sync-period", 30*time.Second, "the manager's full resync period in the operator case (production default 10m)")
+	flag.IntVar(&o.idlePeriods, "idle-periods", 3, "idle resync periods the operator case watches")
+	flag.DurationVar(&o.readyTimeout, "ready-timeout", 4*time.Minute, "how long the operator case waits for all topics to be Ready")
 	flag.Parse()
+	for _, t := range strings.Split(*topics, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(t))
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "junction-bench: --topics: %q is not a positive count\n", t)
+			os.Exit(2)
+		}
+		o.topics = append(o.topics, n)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -186,9 +210,29 @@ func run(ctx context.Context, o options) error {
 		r.name = c.name
 		results = append(results, r)
 	}
+	var ops []*operatorResult
+	if want["all"] || want["operator"] {
+		for _, n := range o.topics {
+			fmt.Fprintf(os.Stderr, "%s: running operator (%d topics)\n", time.Now().UTC().Format(time.TimeOnly), n)
+			cctx, cancel := context.WithTimeout(ctx, o.readyTimeout+time.Duration(o.idlePeriods)*o.syncPeriod+2*time.Minute)
+			ops = append(ops, runOperatorChild(cctx, e, n))
+			cancel()
+		}
+	}
 	applyTargets(results)
 	printMachine(o, k)
-	printTable(os.Stdout, results, k.pid != 0)
+	if len(results) > 0 {
+		printTable(os.Stdout, results, k.pid != 0)
+	}
+	for _, op := range ops {
+		fmt.Printf("\noperator, %d topics (envtest kube-apiserver + etcd from %s, manager in a child process of the harness, sync period %s):\n\n", op.topics, o.k8sAssets, o.syncPeriod)
+		for _, l := range op.lines {
+			fmt.Println("- " + l)
+		}
+		if op.err != nil {
+			fmt.Printf("- error: %v\n", op.err)
+		}
+	}
 	fmt.Printf("\nrun took %s\n", time.Since(start).Round(time.Second))
 	return nil
 }
