@@ -11,7 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/junction-dev/junction/internal/bridgeconfig"
 	"github.com/junction-dev/junction/internal/kafka"
@@ -27,8 +29,13 @@ import (
 // Offsets are marked only after delivery or dead-lettering and committed by franz-go's
 // autocommit of marks, and synchronously when partitions are revoked or the bridge stops.
 //
-// Limits of this first step: attempts are counted in memory, so a restart or rebalance in the
-// middle of a record's retries starts its count again; "unordered" is served like perKey.
+// The attempt count survives restarts and rebalances without another topic: after each
+// retryable failure the worker commits the record's own offset (not past it) with the count in
+// the offset commit's metadata; whoever owns the partition next reads it back
+// (OnOffsetsFetched) and continues the count, so an always-failing record is dead-lettered
+// after maxAttempts in total. A crash between the dead-letter write and the commit past the
+// record repeats the dead letter (at-least-once; the request id identifies it).
+// "unordered" is served like perKey.
 
 const (
 	// headerRequestID carries the request id (a UUID) in every record of a backend route.
@@ -86,11 +93,37 @@ type dispatcher struct {
 
 	mu      sync.Mutex
 	workers map[int32]*partWorker
+	resume  map[int32]attemptState // attempts of the record at a partition's committed offset
+}
+
+// attemptState is what the offset commit metadata records about the record at the offset.
+type attemptState struct {
+	offset   int64
+	attempts int
+	status   int
+}
+
+const attemptsMetadataPrefix = "junction-attempts/1 "
+
+func (a attemptState) metadata() string {
+	return fmt.Sprintf("%s%d %d %d", attemptsMetadataPrefix, a.offset, a.attempts, a.status)
+}
+
+func parseAttemptState(md string) (attemptState, bool) {
+	var a attemptState
+	rest, ok := strings.CutPrefix(md, attemptsMetadataPrefix)
+	if !ok {
+		return a, false
+	}
+	if _, err := fmt.Sscanf(rest, "%d %d %d", &a.offset, &a.attempts, &a.status); err != nil || a.attempts < 1 {
+		return attemptState{}, false
+	}
+	return a, true
 }
 
 func newDispatcher(cfg *bridgeconfig.Config, rt *route, p kafka.Producer, log *slog.Logger, m *dispatchMetrics) *dispatcher {
 	b := rt.cfg.Backend.WithDefaults()
-	d := &dispatcher{cfg: cfg, rt: rt, backend: b, producer: p, metrics: m, workers: map[int32]*partWorker{},
+	d := &dispatcher{cfg: cfg, rt: rt, backend: b, producer: p, metrics: m, workers: map[int32]*partWorker{}, resume: map[int32]attemptState{},
 		log: log.With("dispatcher", rt.version+"/"+rt.cfg.Name)}
 	d.deliver = newDeliverer(cfg, rt, b)
 	return d
@@ -114,6 +147,7 @@ func (d *dispatcher) run(ctx context.Context) {
 			kgo.OnPartitionsAssigned(d.assigned),
 			kgo.OnPartitionsRevoked(d.revoked),
 			kgo.OnPartitionsLost(d.lost),
+			kgo.OnOffsetsFetched(d.offsetsFetched),
 		)
 		if err == nil {
 			break
@@ -183,6 +217,81 @@ func (d *dispatcher) revoked(ctx context.Context, cl *kgo.Client, tps map[string
 	defer cancel()
 	if err := cl.CommitMarkedOffsets(cctx); err != nil {
 		d.log.Warn("dispatcher commit on revoke", "error", err)
+	}
+}
+
+// offsetsFetched remembers the attempt counts committed with the fetched offsets. The
+// dispatcher consumes one topic, so a partition entry without a topic name (fetched by topic
+// id) is still ours.
+func (d *dispatcher) offsetsFetched(_ context.Context, _ *kgo.Client, resp *kmsg.OffsetFetchResponse) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, g := range resp.Groups {
+		for _, t := range g.Topics {
+			if t.Topic != "" && t.Topic != d.rt.cfg.Topic {
+				continue
+			}
+			for _, p := range t.Partitions {
+				delete(d.resume, p.Partition)
+				if p.Metadata == nil {
+					continue
+				}
+				if a, ok := parseAttemptState(*p.Metadata); ok && a.offset == p.Offset {
+					d.resume[p.Partition] = a
+					d.log.Info("resuming a record's attempt count", "partition", p.Partition, "offset", a.offset, "attempts", a.attempts)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// takeResume is the number of attempts (and last status) already made on the record at
+// offset of partition p by an earlier owner.
+func (d *dispatcher) takeResume(p int32, offset int64) (attemptState, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	a, ok := d.resume[p]
+	if ok {
+		delete(d.resume, p)
+	}
+	return a, ok && a.offset == offset
+}
+
+// saveAttempts commits the record's own offset with its attempt count as metadata. The
+// partition's commit does not move past the record, and franz-go's autocommit skips a
+// partition whose mark equals its commit, so the metadata stays until the record is settled.
+func (d *dispatcher) saveAttempts(ctx context.Context, cl *kgo.Client, rec *kgo.Record, a attemptState) {
+	md := a.metadata()
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cctx = kgo.PreCommitFnContext(cctx, func(req *kmsg.OffsetCommitRequest) error {
+		for ti := range req.Topics {
+			for pi := range req.Topics[ti].Partitions {
+				if req.Topics[ti].Partitions[pi].Partition == rec.Partition {
+					req.Topics[ti].Partitions[pi].Metadata = &md
+				}
+			}
+		}
+		return nil
+	})
+	var cerr error
+	cl.CommitOffsetsSync(cctx, map[string]map[int32]kgo.EpochOffset{rec.Topic: {rec.Partition: {Epoch: rec.LeaderEpoch, Offset: rec.Offset}}},
+		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			cerr = err
+			if err == nil {
+				for _, t := range resp.Topics {
+					for _, p := range t.Partitions {
+						if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
+							cerr = e
+						}
+					}
+				}
+			}
+		})
+	if cerr != nil {
+		d.log.Warn("could not save the attempt count; a restart would count this record's attempts again",
+			"partition", rec.Partition, "offset", rec.Offset, "error", cerr)
 	}
 }
 
@@ -293,7 +402,7 @@ func (w *partWorker) loop(cl *kgo.Client) {
 		if rec.Offset < w.next {
 			continue
 		}
-		if !w.d.process(w, rec) {
+		if !w.d.process(w, cl, rec) {
 			return // stopped mid-record: not marked, the next owner delivers it
 		}
 		w.next = rec.Offset + 1
@@ -304,10 +413,19 @@ func (w *partWorker) loop(cl *kgo.Client) {
 
 // process delivers rec, retrying per the policy, or dead-letters it. It reports false when
 // the worker was stopped before the record was settled.
-func (d *dispatcher) process(w *partWorker, rec *kgo.Record) bool {
+func (d *dispatcher) process(w *partWorker, cl *kgo.Client, rec *kgo.Record) bool {
 	r := d.backend.Retry
 	var last attemptResult
-	for attempt := 1; ; attempt++ {
+	first := 1
+	if prev, ok := d.takeResume(rec.Partition, rec.Offset); ok {
+		first = prev.attempts + 1
+		if prev.attempts >= int(r.MaxAttempts) {
+			// The earlier owner made every attempt but stopped before the dead letter.
+			last = attemptResult{status: prev.status, err: fmt.Errorf("%d attempts before a restart or rebalance, the last answered %d", prev.attempts, prev.status)}
+			return d.deadLetter(w, rec, last, prev.attempts, "exhausted")
+		}
+	}
+	for attempt := first; ; attempt++ {
 		last = d.deliver.send(w.ctx, rec, attempt)
 		if w.ctx.Err() != nil {
 			return false
@@ -324,6 +442,7 @@ func (d *dispatcher) process(w *partWorker, rec *kgo.Record) bool {
 			}
 			return d.deadLetter(w, rec, last, attempt, reason)
 		}
+		d.saveAttempts(w.ctx, cl, rec, attemptState{offset: rec.Offset, attempts: attempt, status: last.status})
 		delay := backoff(time.Duration(r.InitialBackoff), time.Duration(r.MaxBackoff), attempt)
 		if last.retryAfter > 0 {
 			delay = min(last.retryAfter, time.Duration(r.MaxRetryAfter))

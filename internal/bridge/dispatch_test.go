@@ -76,3 +76,16 @@ func TestPassHeaders(t *testing.T) {
 		t.Fatalf("passHeaders = %v", got)
 	}
 }
+
+func TestAttemptStateMetadataRoundTrip(t *testing.T) {
+	a := attemptState{offset: 42, attempts: 3, status: 503}
+	got, ok := parseAttemptState(a.metadata())
+	if !ok || got != a {
+		t.Fatalf("round trip of %q: %+v %v", a.metadata(), got, ok)
+	}
+	for _, md := range []string{"", "other metadata", "junction-attempts/1 42", "junction-attempts/1 42 0 503", "junction-attempts/2 42 3 503"} {
+		if _, ok := parseAttemptState(md); ok {
+			t.Errorf("parseAttemptState(%q) accepted", md)
+		}
+	}
+}
