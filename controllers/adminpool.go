@@ -112,9 +112,10 @@ func (p *adminPool) connect(ctx context.Context, b *v1alpha1.MessageBroker) (*po
 }
 
 // describe reports topic name on broker b, from the snapshot while it is fresh and knows the
-// topic; otherwise it refreshes the snapshot for all of names (which include name) at once.
+// topic; otherwise it refreshes the snapshot for all of listNames (plus name) at once. listNames
+// runs only for a refresh, so a resync of N topics lists them a constant number of times, not N.
 // A nil state means the topic does not exist.
-func (p *adminPool) describe(ctx context.Context, b *v1alpha1.MessageBroker, name string, names []string) (*kafka.TopicState, error) {
+func (p *adminPool) describe(ctx context.Context, b *v1alpha1.MessageBroker, name string, listNames func() ([]string, error)) (*kafka.TopicState, error) {
 	e, err := p.entry(b)
 	if err != nil {
 		return nil, err
@@ -122,6 +123,10 @@ func (p *adminPool) describe(ctx context.Context, b *v1alpha1.MessageBroker, nam
 	e.snapshotMu.Lock()
 	defer e.snapshotMu.Unlock()
 	if !e.known[name] || time.Since(e.takenAt) > p.snapshotTTL {
+		names, err := listNames()
+		if err != nil {
+			return nil, err
+		}
 		if !slices.Contains(names, name) {
 			names = append(names, name)
 		}

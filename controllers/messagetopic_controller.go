@@ -209,11 +209,10 @@ func (r *MessageTopicReconciler) connect(_ context.Context, s *topicScope) (ctrl
 }
 
 func (r *MessageTopicReconciler) observeTopic(ctx context.Context, s *topicScope) (ctrl.Result, error) {
-	names, err := r.brokerTopicNames(ctx, s.broker)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	s.observed, err = r.pool.describe(ctx, s.broker, s.topic.KafkaTopicName(), names)
+	var err error
+	s.observed, err = r.pool.describe(ctx, s.broker, s.topic.KafkaTopicName(), func() ([]string, error) {
+		return r.brokerTopicNames(ctx, s.broker)
+	})
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -250,7 +249,9 @@ func replicaCountDiffers(replicas [][]int32, want int32) bool {
 // brokerTopicNames lists the Kafka topics of every MessageTopic using broker (from the cache).
 func (r *MessageTopicReconciler) brokerTopicNames(ctx context.Context, broker *v1alpha1.MessageBroker) ([]string, error) {
 	var topics v1alpha1.MessageTopicList
-	if err := r.List(ctx, &topics, client.InNamespace(broker.Namespace), client.MatchingFields{brokerRefIndex: broker.Name}); err != nil {
+	// Read-only use of the cached objects: no deep copy of every topic.
+	if err := r.List(ctx, &topics, client.InNamespace(broker.Namespace), client.MatchingFields{brokerRefIndex: broker.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	names := make([]string, 0, len(topics.Items))
