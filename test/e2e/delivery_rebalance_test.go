@@ -23,7 +23,7 @@ func TestDeliveryRebalance(t *testing.T) {
 	createTopics(t, c, topicSpec{name: "d.scale", partitions: 4}, topicSpec{name: "d.dlq", partitions: 1})
 	be := newTestBackend(t)
 	be.script["/scale"] = func(w http.ResponseWriter, n int) {
-		time.Sleep(75 * time.Millisecond) // 100 records a partition take 7.5s: deliveries span the rebalance
+		time.Sleep(60 * time.Millisecond) // 200 records a partition take 12s: deliveries span the rebalance
 		w.WriteHeader(http.StatusOK)
 	}
 	cfg := &bridgeconfig.Config{
@@ -36,7 +36,7 @@ func TestDeliveryRebalance(t *testing.T) {
 	}
 	first := startBridgeProc(t, cfg)
 	start := time.Now()
-	const n = 400
+	const n = 800
 	ids := map[string]bool{}
 	for i := range n {
 		key := fmt.Sprintf("key-%d", i%16)
