@@ -111,10 +111,11 @@ func (p *adminPool) connect(ctx context.Context, b *v1alpha1.MessageBroker) (*po
 	return e, nil
 }
 
-// describe reports topic name on broker b, from the snapshot while it is fresh and knows the
-// topic; otherwise it refreshes the snapshot for all of listNames (plus name) at once. listNames
-// runs only for a refresh, so a resync of N topics lists them a constant number of times, not N.
-// A nil state means the topic does not exist.
+// describe reports topic name on broker b. A fresh snapshot that knows the topic answers
+// directly; a fresh one that does not (a new topic, or one Junction just changed) is completed
+// with a read of that topic alone; a stale one is refreshed for all of listNames (plus name) at
+// once. So a resync of N topics costs a constant number of requests, and creating N topics costs
+// a few requests each rather than a full refresh each. A nil state means the topic does not exist.
 func (p *adminPool) describe(ctx context.Context, b *v1alpha1.MessageBroker, name string, listNames func() ([]string, error)) (*kafka.TopicState, error) {
 	e, err := p.entry(b)
 	if err != nil {
@@ -122,7 +123,20 @@ func (p *adminPool) describe(ctx context.Context, b *v1alpha1.MessageBroker, nam
 	}
 	e.snapshotMu.Lock()
 	defer e.snapshotMu.Unlock()
-	if !e.known[name] || time.Since(e.takenAt) > p.snapshotTTL {
+	fresh := e.known != nil && time.Since(e.takenAt) <= p.snapshotTTL
+	switch {
+	case fresh && e.known[name]:
+	case fresh:
+		states, err := e.admin.DescribeTopics(ctx, []string{name})
+		if err != nil {
+			return nil, err
+		}
+		delete(e.snapshot, name)
+		if state, ok := states[name]; ok {
+			e.snapshot[name] = state
+		}
+		e.known[name] = true
+	default:
 		names, err := listNames()
 		if err != nil {
 			return nil, err
