@@ -156,6 +156,9 @@ func renderBridgeConfig(e *v1alpha1.ApiExposure, topics map[string]*v1alpha1.Mes
 func renderBackend(b *v1alpha1.Backend, topics map[string]*v1alpha1.MessageTopic) (*bridgeconfig.Backend, error) {
 	out := &bridgeconfig.Backend{URL: b.URL, Method: b.Method, Timeout: renderDuration(b.Timeout),
 		PassHeaders: b.PassHeaders, Ordering: string(b.Ordering)}
+	if b.MaxConcurrency != nil {
+		out.MaxConcurrency = *b.MaxConcurrency
+	}
 	if r := b.Retry; r != nil {
 		if r.MaxAttempts != nil {
 			out.Retry.MaxAttempts = *r.MaxAttempts

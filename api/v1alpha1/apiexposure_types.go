@@ -163,11 +163,19 @@ type Backend struct {
 	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9-]+$`
 	PassHeaders []string `json:"passHeaders,omitempty"`
 
-	// ordering is perKey (records of one key one at a time, in order) or unordered.
-	// The bridge currently serves unordered like perKey.
+	// ordering is perKey (records of one key one at a time, in order: each partition has
+	// one delivery in flight) or unordered (up to maxConcurrency deliveries in flight, in
+	// any order).
 	// +optional
 	// +kubebuilder:default=perKey
 	Ordering BackendOrdering `json:"ordering,omitempty"`
+
+	// maxConcurrency bounds the deliveries in flight at once in each bridge replica when
+	// ordering is unordered (default 16). It has no effect with perKey.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=256
+	MaxConcurrency *int32 `json:"maxConcurrency,omitempty"`
 }
 
 // RetryPolicy bounds the retries of connection errors, timeouts, 408, 429 and 5xx.

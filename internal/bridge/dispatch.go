@@ -8,10 +8,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -22,20 +20,26 @@ import (
 // The dispatcher delivers the records of a route with a backend. It is a franz-go consumer
 // group member (one group per route): franz-go heartbeats from its own goroutine, so polling
 // never waits on a backend and a slow backend cannot cost the member its place in the group.
-// Each assigned partition gets a worker that delivers its records one at a time, in offset
-// order (per-key order follows, since a key always maps to one partition). The poll loop only
-// hands records to workers; a worker holding more than maxQueue records has its partition
-// paused until it drains, so memory stays bounded and other partitions keep flowing.
-// Offsets are marked only after delivery or dead-lettering and committed by franz-go's
-// autocommit of marks, and synchronously when partitions are revoked or the bridge stops.
+// Each assigned partition gets a worker (dispatch_worker.go). perKey: the worker delivers its
+// records one at a time, in offset order (per-key order follows, since a key always maps to
+// one partition). unordered: up to maxConcurrency attempts are in flight across the route's
+// partitions. The poll loop only hands records to workers; a worker holding more than
+// maxQueue records has its partition paused until it drains, so memory stays bounded and
+// other partitions keep flowing.
+//
+// Offsets are committed only past settled (delivered or dead-lettered) records, by the
+// committer (dispatch_commit.go). A perKey worker waits for the commit past a record before
+// it sends the next, so a bridge killed mid-delivery repeats at most one record per partition;
+// unordered repeats at most its window of unsettled records. The request id, sent as the
+// idempotency key, identifies a repeat.
 //
 // The attempt count survives restarts and rebalances without another topic: after each
-// retryable failure the worker commits the record's own offset (not past it) with the count in
-// the offset commit's metadata; whoever owns the partition next reads it back
-// (OnOffsetsFetched) and continues the count, so an always-failing record is dead-lettered
-// after maxAttempts in total. A crash between the dead-letter write and the commit past the
-// record repeats the dead letter (at-least-once; the request id identifies it).
-// "unordered" is served like perKey.
+// retryable failure the record's attempt count is committed as offset metadata with the
+// partition's position (which does not move past an unsettled record); whoever owns the
+// partition next reads it back (OnOffsetsFetched) and continues the count, so an
+// always-failing record is dead-lettered after maxAttempts in total. A crash between the
+// dead-letter write and the commit past the record repeats the dead letter (at-least-once;
+// the request id identifies it).
 
 const (
 	// headerRequestID carries the request id (a UUID) in every record of a backend route.
@@ -90,47 +94,28 @@ type dispatcher struct {
 	log      *slog.Logger
 	metrics  *dispatchMetrics
 	deliver  *deliverer
+	commits  *committer
+	slots    chan struct{} // unordered: one token per delivery attempt in flight
 
 	mu      sync.Mutex
 	workers map[int32]*partWorker
-	resume  map[int32]attemptState // attempts of the record at a partition's committed offset
-}
-
-// attemptState is what the offset commit metadata records about the record at the offset.
-type attemptState struct {
-	offset   int64
-	attempts int
-	status   int
-}
-
-const attemptsMetadataPrefix = "junction-attempts/1 "
-
-func (a attemptState) metadata() string {
-	return fmt.Sprintf("%s%d %d %d", attemptsMetadataPrefix, a.offset, a.attempts, a.status)
-}
-
-func parseAttemptState(md string) (attemptState, bool) {
-	var a attemptState
-	rest, ok := strings.CutPrefix(md, attemptsMetadataPrefix)
-	if !ok {
-		return a, false
-	}
-	if _, err := fmt.Sscanf(rest, "%d %d %d", &a.offset, &a.attempts, &a.status); err != nil || a.attempts < 1 {
-		return attemptState{}, false
-	}
-	return a, true
+	resume  map[int32]map[int64]attemptState // attempts saved by an earlier owner, by partition and offset
 }
 
 func newDispatcher(cfg *bridgeconfig.Config, rt *route, p kafka.Producer, log *slog.Logger, m *dispatchMetrics) *dispatcher {
 	b := rt.cfg.Backend.WithDefaults()
-	d := &dispatcher{cfg: cfg, rt: rt, backend: b, producer: p, metrics: m, workers: map[int32]*partWorker{}, resume: map[int32]attemptState{},
-		log: log.With("dispatcher", rt.version+"/"+rt.cfg.Name)}
+	d := &dispatcher{cfg: cfg, rt: rt, backend: b, producer: p, metrics: m, workers: map[int32]*partWorker{},
+		resume: map[int32]map[int64]attemptState{}, log: log.With("dispatcher", rt.version+"/"+rt.cfg.Name)}
 	d.deliver = newDeliverer(cfg, rt, b)
+	d.commits = newCommitter(rt.cfg.Topic, d.log)
+	if b.Ordering == "unordered" {
+		d.slots = make(chan struct{}, b.MaxConcurrency)
+	}
 	return d
 }
 
-// run consumes until ctx ends, then stops the workers (each finishes its current attempt),
-// commits what was delivered and leaves the group.
+// run consumes until ctx ends, then stops the workers (each finishes its current attempts),
+// commits what was settled and leaves the group.
 func (d *dispatcher) run(ctx context.Context) {
 	var cl *kgo.Client
 	backoff := 250 * time.Millisecond
@@ -140,8 +125,7 @@ func (d *dispatcher) run(ctx context.Context) {
 			kgo.ConsumerGroup(dispatchGroup(d.cfg, d.rt)),
 			kgo.ConsumeTopics(d.rt.cfg.Topic),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-			kgo.AutoCommitMarks(),
-			kgo.AutoCommitInterval(time.Second),
+			kgo.DisableAutoCommit(),
 			kgo.FetchMaxWait(time.Second),
 			kgo.FetchMaxBytes(int32(min(d.rt.cfg.MessageLimit()*4, 16<<20))),
 			kgo.OnPartitionsAssigned(d.assigned),
@@ -160,7 +144,11 @@ func (d *dispatcher) run(ctx context.Context) {
 		}
 		backoff = min(2*backoff, 10*time.Second)
 	}
-	d.log.Info("dispatcher started", "topic", d.rt.cfg.Topic, "group", dispatchGroup(d.cfg, d.rt), "backend", d.backend.URL)
+	d.log.Info("dispatcher started", "topic", d.rt.cfg.Topic, "group", dispatchGroup(d.cfg, d.rt), "backend", d.backend.URL,
+		"ordering", d.backend.Ordering)
+	cctx, stopCommits := context.WithCancel(context.Background())
+	commitsDone := make(chan struct{})
+	go func() { defer close(commitsDone); d.commits.loop(cctx, cl) }()
 	for {
 		fetches := cl.PollRecords(ctx, 1000)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
@@ -185,8 +173,10 @@ func (d *dispatcher) run(ctx context.Context) {
 	}
 	d.mu.Unlock()
 	d.stopWorkers(all)
-	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	if err := cl.CommitMarkedOffsets(cctx); err != nil {
+	stopCommits()
+	<-commitsDone
+	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := d.commits.commit(fctx, cl, nil); err != nil {
 		d.log.Warn("dispatcher final commit", "error", err)
 	}
 	cancel()
@@ -204,6 +194,7 @@ func (d *dispatcher) assigned(_ context.Context, cl *kgo.Client, tps map[string]
 		if d.workers[p] != nil {
 			continue
 		}
+		d.commits.track(p)
 		w := newPartWorker(d, p)
 		d.workers[p] = w
 		go w.loop(cl)
@@ -211,13 +202,24 @@ func (d *dispatcher) assigned(_ context.Context, cl *kgo.Client, tps map[string]
 	d.log.Info("dispatcher partitions assigned", "partitions", ps)
 }
 
+// revoked stops the workers of the revoked partitions, commits where they stand and forgets
+// them, before the group moves them to another member.
 func (d *dispatcher) revoked(ctx context.Context, cl *kgo.Client, tps map[string][]int32) {
-	d.stopWorkers(tps[d.rt.cfg.Topic])
+	ps := tps[d.rt.cfg.Topic]
+	d.stopWorkers(ps)
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := cl.CommitMarkedOffsets(cctx); err != nil {
+	if err := d.commits.commit(cctx, cl, ps); err != nil {
 		d.log.Warn("dispatcher commit on revoke", "error", err)
 	}
+	d.commits.untrack(ps)
+}
+
+// lost: the partitions already belong to someone else; committing them would be wrong.
+func (d *dispatcher) lost(_ context.Context, _ *kgo.Client, tps map[string][]int32) {
+	ps := tps[d.rt.cfg.Topic]
+	d.commits.untrack(ps)
+	d.stopWorkers(ps)
 }
 
 // offsetsFetched remembers the attempt counts committed with the fetched offsets. The
@@ -236,9 +238,9 @@ func (d *dispatcher) offsetsFetched(_ context.Context, _ *kgo.Client, resp *kmsg
 				if p.Metadata == nil {
 					continue
 				}
-				if a, ok := parseAttemptState(*p.Metadata); ok && a.offset == p.Offset {
-					d.resume[p.Partition] = a
-					d.log.Info("resuming a record's attempt count", "partition", p.Partition, "offset", a.offset, "attempts", a.attempts)
+				if as := parseAttemptsMetadata(*p.Metadata); len(as) > 0 {
+					d.resume[p.Partition] = as
+					d.log.Info("resuming saved attempt counts", "partition", p.Partition, "offset", p.Offset, "records", len(as))
 				}
 			}
 		}
@@ -246,60 +248,19 @@ func (d *dispatcher) offsetsFetched(_ context.Context, _ *kgo.Client, resp *kmsg
 	return nil
 }
 
-// takeResume is the number of attempts (and last status) already made on the record at
-// offset of partition p by an earlier owner.
+// takeResume is the attempts (and last status) an earlier owner made on the record at
+// offset of partition p.
 func (d *dispatcher) takeResume(p int32, offset int64) (attemptState, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	a, ok := d.resume[p]
+	a, ok := d.resume[p][offset]
 	if ok {
-		delete(d.resume, p)
+		delete(d.resume[p], offset)
 	}
-	return a, ok && a.offset == offset
+	return a, ok
 }
 
-// saveAttempts commits the record's own offset with its attempt count as metadata. The
-// partition's commit does not move past the record, and franz-go's autocommit skips a
-// partition whose mark equals its commit, so the metadata stays until the record is settled.
-func (d *dispatcher) saveAttempts(ctx context.Context, cl *kgo.Client, rec *kgo.Record, a attemptState) {
-	md := a.metadata()
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	cctx = kgo.PreCommitFnContext(cctx, func(req *kmsg.OffsetCommitRequest) error {
-		for ti := range req.Topics {
-			for pi := range req.Topics[ti].Partitions {
-				if req.Topics[ti].Partitions[pi].Partition == rec.Partition {
-					req.Topics[ti].Partitions[pi].Metadata = &md
-				}
-			}
-		}
-		return nil
-	})
-	var cerr error
-	cl.CommitOffsetsSync(cctx, map[string]map[int32]kgo.EpochOffset{rec.Topic: {rec.Partition: {Epoch: rec.LeaderEpoch, Offset: rec.Offset}}},
-		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-			cerr = err
-			if err == nil {
-				for _, t := range resp.Topics {
-					for _, p := range t.Partitions {
-						if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
-							cerr = e
-						}
-					}
-				}
-			}
-		})
-	if cerr != nil {
-		d.log.Warn("could not save the attempt count; a restart would count this record's attempts again",
-			"partition", rec.Partition, "offset", rec.Offset, "error", cerr)
-	}
-}
-
-func (d *dispatcher) lost(_ context.Context, _ *kgo.Client, tps map[string][]int32) {
-	d.stopWorkers(tps[d.rt.cfg.Topic])
-}
-
-// stopWorkers lets each worker finish its current attempt (bounded by the backend timeout),
+// stopWorkers lets each worker finish its current attempts (bounded by the backend timeout),
 // then cancels it and waits.
 func (d *dispatcher) stopWorkers(ps []int32) {
 	d.mu.Lock()
@@ -327,93 +288,18 @@ func (d *dispatcher) stopWorkers(ps []int32) {
 	}
 }
 
-// partWorker delivers one partition's records in offset order.
-type partWorker struct {
-	d         *dispatcher
-	partition int32
-	stop      chan struct{} // closed: finish the current attempt, start nothing new
-	ctx       context.Context
-	cancel    context.CancelFunc
-	done      chan struct{}
-	wake      chan struct{}
-
-	mu     sync.Mutex
-	queue  []*kgo.Record
-	paused bool
-	hw     atomic.Int64
-	next   int64 // next offset to deliver; -1 until the first record
-}
-
-func newPartWorker(d *dispatcher, p int32) *partWorker {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &partWorker{d: d, partition: p, stop: make(chan struct{}), ctx: ctx, cancel: cancel,
-		done: make(chan struct{}), wake: make(chan struct{}, 1), next: -1}
-}
-
-func (w *partWorker) push(cl *kgo.Client, hw int64, recs []*kgo.Record) {
-	w.hw.Store(hw)
-	w.mu.Lock()
-	w.queue = append(w.queue, recs...)
-	if len(w.queue) >= maxQueue && !w.paused {
-		w.paused = true
-		cl.PauseFetchPartitions(map[string][]int32{w.d.rt.cfg.Topic: {w.partition}})
-	}
-	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (w *partWorker) pop(cl *kgo.Client) *kgo.Record {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.queue) == 0 {
-		return nil
-	}
-	r := w.queue[0]
-	w.queue[0] = nil
-	w.queue = w.queue[1:]
-	if w.paused && len(w.queue) < maxQueue/2 {
-		w.paused = false
-		cl.ResumeFetchPartitions(map[string][]int32{w.d.rt.cfg.Topic: {w.partition}})
-	}
-	return r
-}
-
-func (w *partWorker) loop(cl *kgo.Client) {
-	defer close(w.done)
-	for {
-		select {
-		case <-w.stop:
-			return
-		default:
-		}
-		rec := w.pop(cl)
-		if rec == nil {
-			select {
-			case <-w.stop:
-				return
-			case <-w.wake:
-			}
-			continue
-		}
-		// A poll result that raced a revoke and a new assignment may repeat offsets.
-		if rec.Offset < w.next {
-			continue
-		}
-		if !w.d.process(w, cl, rec) {
-			return // stopped mid-record: not marked, the next owner delivers it
-		}
-		w.next = rec.Offset + 1
-		cl.MarkCommitRecords(rec)
-		w.d.metrics.lag(w.d.rt, w.partition, w.hw.Load()-w.next)
-	}
+// attemptHooks adapt process to an ordering: perKey saves a failed record's attempt count
+// with a commit; unordered takes a delivery slot around each attempt and reports progress to
+// its partition's worker.
+type attemptHooks struct {
+	acquire func() bool // before an attempt; false: stopped
+	release func()      // after an attempt
+	failed  func(attemptState)
 }
 
 // process delivers rec, retrying per the policy, or dead-letters it. It reports false when
 // the worker was stopped before the record was settled.
-func (d *dispatcher) process(w *partWorker, cl *kgo.Client, rec *kgo.Record) bool {
+func (d *dispatcher) process(w *partWorker, rec *kgo.Record, h attemptHooks) bool {
 	r := d.backend.Retry
 	var last attemptResult
 	first := 1
@@ -426,7 +312,11 @@ func (d *dispatcher) process(w *partWorker, cl *kgo.Client, rec *kgo.Record) boo
 		}
 	}
 	for attempt := first; ; attempt++ {
+		if !h.acquire() {
+			return false
+		}
 		last = d.deliver.send(w.ctx, rec, attempt)
+		h.release()
 		if w.ctx.Err() != nil {
 			return false
 		}
@@ -442,7 +332,7 @@ func (d *dispatcher) process(w *partWorker, cl *kgo.Client, rec *kgo.Record) boo
 			}
 			return d.deadLetter(w, rec, last, attempt, reason)
 		}
-		d.saveAttempts(w.ctx, cl, rec, attemptState{offset: rec.Offset, attempts: attempt, status: last.status})
+		h.failed(attemptState{offset: rec.Offset, attempts: attempt, status: last.status})
 		delay := backoff(time.Duration(r.InitialBackoff), time.Duration(r.MaxBackoff), attempt)
 		if last.retryAfter > 0 {
 			delay = min(last.retryAfter, time.Duration(r.MaxRetryAfter))

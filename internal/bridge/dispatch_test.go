@@ -77,15 +77,29 @@ func TestPassHeaders(t *testing.T) {
 	}
 }
 
-func TestAttemptStateMetadataRoundTrip(t *testing.T) {
-	a := attemptState{offset: 42, attempts: 3, status: 503}
-	got, ok := parseAttemptState(a.metadata())
-	if !ok || got != a {
-		t.Fatalf("round trip of %q: %+v %v", a.metadata(), got, ok)
+func TestAttemptsMetadataRoundTrip(t *testing.T) {
+	as := []attemptState{{offset: 57, attempts: 1, status: 0}, {offset: 42, attempts: 3, status: 503}}
+	md := attemptsMetadata(as)
+	if md != "junction-attempts/2 42:3:503 57:1:0" {
+		t.Fatalf("metadata %q", md)
 	}
-	for _, md := range []string{"", "other metadata", "junction-attempts/1 42", "junction-attempts/1 42 0 503", "junction-attempts/2 42 3 503"} {
-		if _, ok := parseAttemptState(md); ok {
-			t.Errorf("parseAttemptState(%q) accepted", md)
+	got := parseAttemptsMetadata(md)
+	if len(got) != 2 || got[42] != (attemptState{offset: 42, attempts: 3, status: 503}) || got[57] != (attemptState{offset: 57, attempts: 1}) {
+		t.Fatalf("round trip of %q: %+v", md, got)
+	}
+	if attemptsMetadata(nil) != "" {
+		t.Errorf("no failed records must commit empty metadata")
+	}
+	for _, md := range []string{"", "other metadata", "junction-attempts/1 42 3 503", "junction-attempts/2 42:0:503", "junction-attempts/2 x:y:z"} {
+		if got := parseAttemptsMetadata(md); len(got) != 0 {
+			t.Errorf("parseAttemptsMetadata(%q) = %v, want nothing", md, got)
 		}
+	}
+	many := make([]attemptState, 100)
+	for i := range many {
+		many[i] = attemptState{offset: int64(1000 - i), attempts: 100, status: 503}
+	}
+	if md := attemptsMetadata(many); len(md) > 4096 || len(parseAttemptsMetadata(md)) != maxSavedAttempts || parseAttemptsMetadata(md)[901].attempts != 100 {
+		t.Errorf("100 failed records: %d bytes, %d kept (want the %d lowest offsets within Kafka's 4 KiB)", len(md), len(parseAttemptsMetadata(md)), maxSavedAttempts)
 	}
 }

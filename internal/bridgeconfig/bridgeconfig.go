@@ -173,6 +173,9 @@ type Backend struct {
 	PassHeaders []string `json:"passHeaders,omitempty"`
 	// Ordering is "perKey" (default) or "unordered".
 	Ordering string `json:"ordering,omitempty"`
+	// MaxConcurrency bounds the deliveries in flight at once in one bridge when Ordering is
+	// "unordered"; 0 means 16. perKey delivers one record per partition at a time.
+	MaxConcurrency int32 `json:"maxConcurrency,omitempty"`
 }
 
 // Retry is the dispatcher's retry policy; zero values mean the defaults of WithDefaults.
@@ -185,7 +188,7 @@ type Retry struct {
 }
 
 // WithDefaults fills unset fields: POST, 10s timeout, 5 attempts, 200ms..30s backoff, 60s
-// Retry-After cap.
+// Retry-After cap, perKey ordering, 16 concurrent deliveries when unordered.
 func (b Backend) WithDefaults() Backend {
 	if b.Method == "" {
 		b.Method = "POST"
@@ -210,6 +213,9 @@ func (b Backend) WithDefaults() Backend {
 	}
 	if b.Ordering == "" {
 		b.Ordering = "perKey"
+	}
+	if b.MaxConcurrency <= 0 {
+		b.MaxConcurrency = 16
 	}
 	return b
 }
@@ -283,6 +289,9 @@ func Parse(data []byte) (*Config, error) {
 				}
 				if b.Ordering != "" && b.Ordering != "perKey" && b.Ordering != "unordered" {
 					return nil, fmt.Errorf("bridge config: route %s/%s: backend ordering %q must be perKey or unordered", v.Name, r.Name, b.Ordering)
+				}
+				if b.MaxConcurrency < 0 || b.MaxConcurrency > 256 {
+					return nil, fmt.Errorf("bridge config: route %s/%s: backend maxConcurrency %d must be between 1 and 256", v.Name, r.Name, b.MaxConcurrency)
 				}
 			}
 		}
