@@ -149,7 +149,9 @@ type pending struct {
 
 // loopUnordered keeps up to window records of the partition in delivery at once; each
 // attempt takes one of the route's slots. The committed position is the lowest unsettled
-// offset, so the window also bounds what a crash repeats.
+// offset, so the window also bounds what a crash repeats. On stop, attempts in flight
+// finish and records still waiting for a slot stay unsettled: the next owner delivers them
+// and repeats the settled records above the lowest of them.
 func (w *partWorker) loopUnordered(cl *kgo.Client) {
 	window := int(min(maxQueue, 8*w.d.backend.MaxConcurrency))
 	events := make(chan unorderedEvent, 2*window)

@@ -36,10 +36,13 @@ type testBackend struct {
 	got    []delivery
 	counts map[string]int
 	script map[string]func(w http.ResponseWriter, n int)
+	// scriptBody, when set for a path, answers instead of script and also sees the body.
+	scriptBody map[string]func(w http.ResponseWriter, body string, n int)
 }
 
 func newTestBackend(t *testing.T) *testBackend {
-	b := &testBackend{counts: map[string]int{}, script: map[string]func(http.ResponseWriter, int){}}
+	b := &testBackend{counts: map[string]int{}, script: map[string]func(http.ResponseWriter, int){},
+		scriptBody: map[string]func(http.ResponseWriter, string, int){}}
 	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		key := r.URL.Path + " " + r.Header.Get("Idempotency-Key")
@@ -48,7 +51,12 @@ func newTestBackend(t *testing.T) *testBackend {
 		n := b.counts[key]
 		b.got = append(b.got, delivery{at: time.Now(), path: r.URL.Path, header: r.Header.Clone(), body: string(body), attempt: n})
 		answer := b.script[r.URL.Path]
+		withBody := b.scriptBody[r.URL.Path]
 		b.mu.Unlock()
+		if withBody != nil {
+			withBody(w, string(body), n)
+			return
+		}
 		if answer == nil {
 			w.WriteHeader(http.StatusOK)
 			return
