@@ -127,8 +127,8 @@ func TestDeliveryUnordered(t *testing.T) {
 	route.Backend.MaxConcurrency = 8
 	cfg := &bridgeconfig.Config{
 		Namespace: "e2e", Name: "unordered",
-		Kafka:     bridgeconfig.Kafka{BootstrapServers: c.BootstrapServers, ClientID: "unordered-e2e"},
-		Versions:  []bridgeconfig.Version{{Name: "v1", Routes: []bridgeconfig.Route{route}}},
+		Kafka:    bridgeconfig.Kafka{BootstrapServers: c.BootstrapServers, ClientID: "unordered-e2e"},
+		Versions: []bridgeconfig.Version{{Name: "v1", Routes: []bridgeconfig.Route{route}}},
 	}
 	first := startBridgeProc(t, cfg)
 
