@@ -78,7 +78,7 @@ func (r *ApiExposureReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 			err = reconcile.TerminalError(errors.New(s.outcome.message))
 		}
 	}()
-	for _, step := range []exposureStep{r.getTopics, r.getAPIKeys, r.applyChildren, r.observeDeployment} {
+	for _, step := range []exposureStep{r.getTopics, r.getAPIKeys, r.checkBackends, r.applyChildren, r.observeDeployment} {
 		res, err := step(ctx, s)
 		if err != nil || s.outcome != nil || !res.IsZero() {
 			return res, err
@@ -251,7 +251,8 @@ func (r *ApiExposureReconciler) observeDeployment(ctx context.Context, s *exposu
 	return ctrl.Result{}, nil
 }
 
-// SetupWithManager registers the reconciler: it owns its children and wakes when a topic changes.
+// SetupWithManager registers the reconciler: it owns its children and wakes when a topic, the
+// auth Secret or a backend Service changes.
 func (r *ApiExposureReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ApiExposure{}, secretRefIndex,
 		func(o client.Object) []string {
@@ -266,6 +267,10 @@ func (r *ApiExposureReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		func(o client.Object) []string { return referencedTopics(o.(*v1alpha1.ApiExposure)) }); err != nil {
 		return err
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ApiExposure{}, backendServiceIndex,
+		func(o client.Object) []string { return backendServices(o.(*v1alpha1.ApiExposure)) }); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.ApiExposure{}).
 		Owns(&corev1.ConfigMap{}).
@@ -273,6 +278,7 @@ func (r *ApiExposureReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Service{}).
 		Watches(&v1alpha1.MessageTopic{}, handler.EnqueueRequestsFromMapFunc(r.exposuresOfTopic)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.exposuresOfSecret)).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.exposuresOfService)).
 		Named("apiexposure").
 		Complete(r)
 }
