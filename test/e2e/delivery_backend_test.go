@@ -140,6 +140,11 @@ func backendRoute(name, topic, url string, retry bridgeconfig.Retry) bridgeconfi
 			DeadLetterTopic: "d.dlq", PassHeaders: []string{"X-Tenant"}}}
 }
 
+func withTimeout(r bridgeconfig.Route, d time.Duration) bridgeconfig.Route {
+	r.Backend.Timeout = bridgeconfig.Duration(d)
+	return r
+}
+
 func ms(n int) bridgeconfig.Duration {
 	return bridgeconfig.Duration(time.Duration(n) * time.Millisecond)
 }
@@ -151,7 +156,8 @@ func TestDelivery(t *testing.T) {
 	createTopics(t, c,
 		topicSpec{name: "d.retry", partitions: 1}, topicSpec{name: "d.reject", partitions: 1},
 		topicSpec{name: "d.throttle", partitions: 1}, topicSpec{name: "d.exhaust", partitions: 1},
-		topicSpec{name: "d.steady", partitions: 3}, topicSpec{name: "d.dlq", partitions: 1})
+		topicSpec{name: "d.steady", partitions: 3}, topicSpec{name: "d.dlq", partitions: 1},
+		topicSpec{name: "d.slow", partitions: 1}, topicSpec{name: "d.timeout408", partitions: 1}, topicSpec{name: "d.refused", partitions: 1})
 	be := newTestBackend(t)
 	be.script["/retry"] = func(w http.ResponseWriter, n int) {
 		if n <= 2 {
@@ -178,6 +184,20 @@ func TestDelivery(t *testing.T) {
 		}
 	}
 	be.script["/exhaust"] = func(w http.ResponseWriter, n int) { w.WriteHeader(http.StatusInternalServerError) }
+	be.script["/slow"] = func(w http.ResponseWriter, n int) {
+		if n == 1 {
+			time.Sleep(1500 * time.Millisecond) // over the route's 500ms timeout
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+	be.script["/timeout408"] = func(w http.ResponseWriter, n int) {
+		if n == 1 {
+			w.WriteHeader(http.StatusRequestTimeout)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+	refused := freeAddr(t) // nothing listens there
 
 	fast := bridgeconfig.Retry{MaxAttempts: 5, InitialBackoff: ms(200), MaxBackoff: ms(1000), MaxRetryAfter: ms(1000)}
 	cfg := &bridgeconfig.Config{
@@ -191,6 +211,10 @@ func TestDelivery(t *testing.T) {
 			backendRoute("exhaust", "d.exhaust", be.srv.URL+"/exhaust",
 				bridgeconfig.Retry{MaxAttempts: 3, InitialBackoff: ms(100), MaxBackoff: ms(200), MaxRetryAfter: ms(1000)}),
 			backendRoute("steady", "d.steady", be.srv.URL+"/steady", fast),
+			withTimeout(backendRoute("slow", "d.slow", be.srv.URL+"/slow", fast), 500*time.Millisecond),
+			backendRoute("timeout408", "d.timeout408", be.srv.URL+"/timeout408", fast),
+			backendRoute("refused", "d.refused", "http://"+refused+"/refused",
+				bridgeconfig.Retry{MaxAttempts: 3, InitialBackoff: ms(400), MaxBackoff: ms(400), MaxRetryAfter: ms(1000)}),
 		}}},
 	}
 	bp := startBridgeProc(t, cfg)
@@ -299,6 +323,41 @@ func TestDelivery(t *testing.T) {
 		}
 		if dl.count != 1 {
 			t.Errorf("%d dead letters for one record, want 1", dl.count)
+		}
+	})
+
+	// A timeout and a 408 are retried like a 5xx: one retry after 100..200ms.
+	for _, path := range []string{"slow", "timeout408"} {
+		t.Run("Retried-"+path, func(t *testing.T) {
+			a := publishAccepted(t, base, "v1", path, "k1", `{"n": 1}`, nil)
+			waitFor(t, 60*time.Second, "two attempts", func() bool { return len(be.deliveries("/"+path, a.RequestID)) >= 2 })
+			time.Sleep(1500 * time.Millisecond)
+			ds := be.deliveries("/"+path, a.RequestID)
+			if len(ds) != 2 {
+				t.Fatalf("%d attempts, want exactly 2 (failure, then 200)", len(ds))
+			}
+			gap := ds[1].at.Sub(ds[0].at)
+			if path == "slow" {
+				gap -= 500 * time.Millisecond // the first attempt ran until the timeout
+			}
+			if gap < 100*time.Millisecond || gap > 2200*time.Millisecond {
+				t.Errorf("retry %s after the failure, want 100..200ms (plus scheduling slack)", gap)
+			}
+		})
+	}
+
+	t.Run("ConnectionRefusedRetriedThenDeadLettered", func(t *testing.T) {
+		start := time.Now()
+		a := publishAccepted(t, base, "v1", "refused", "k1", `{"n": 1}`, nil)
+		dl := waitDeadLetter(t, c, "d.refused", a.RequestID)
+		took := time.Since(start)
+		if dl.headers["junction-dlq-attempts"] != "3" || dl.headers["junction-dlq-status"] != "0" ||
+			!strings.Contains(dl.headers["junction-dlq-error"], "connection refused") {
+			t.Errorf("dead letter metadata %v, want 3 attempts, status 0, a connection refused error", dl.headers)
+		}
+		// Two retries, each 200..400ms after the failure before it.
+		if took < 400*time.Millisecond {
+			t.Errorf("dead-lettered %s after publish: the retries did not wait", took)
 		}
 	})
 

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -47,5 +48,59 @@ func TestDeliveryAttemptsSurviveRestart(t *testing.T) {
 	dl := waitDeadLetter(t, c, "d.flaky", a.RequestID)
 	if dl.count != 1 || dl.headers["junction-dlq-attempts"] != "5" || dl.headers["junction-dlq-status"] != "502" {
 		t.Errorf("dead letters: %d, metadata %v; want one with attempts 5, status 502", dl.count, dl.headers)
+	}
+}
+
+// TestDeliveryAttemptsSurviveRebalance: two always-failing records, one on each partition, are
+// being retried when a second bridge joins the group and takes one partition. Each record
+// still gets maxAttempts attempts in total and one dead letter.
+func TestDeliveryAttemptsSurviveRebalance(t *testing.T) {
+	c := kafkaharness.Start(t, 1)
+	createTopics(t, c, topicSpec{name: "d.moving", partitions: 2}, topicSpec{name: "d.dlq", partitions: 1})
+	be := newTestBackend(t)
+	be.script["/moving"] = func(w http.ResponseWriter, n int) { w.WriteHeader(http.StatusServiceUnavailable) }
+	cfg := &bridgeconfig.Config{
+		Namespace: "e2e", Name: "moving",
+		Kafka: bridgeconfig.Kafka{BootstrapServers: c.BootstrapServers, ClientID: "moving-e2e"},
+		Versions: []bridgeconfig.Version{{Name: "v1", Routes: []bridgeconfig.Route{
+			backendRoute("moving", "d.moving", be.srv.URL+"/moving",
+				bridgeconfig.Retry{MaxAttempts: 6, InitialBackoff: ms(1000), MaxBackoff: ms(1000), MaxRetryAfter: ms(1000)}),
+		}}},
+	}
+	first := startBridgeProc(t, cfg)
+	byPartition := map[int32]accepted{}
+	for i := 0; len(byPartition) < 2 && i < 50; i++ {
+		a := publishAccepted(t, first.baseURL, "v1", "moving", fmt.Sprintf("key-%d", i), `{"n": 1}`, nil)
+		if _, ok := byPartition[a.Partition]; ok {
+			t.Fatalf("two records on partition %d: the test needs one per partition", a.Partition)
+		}
+		byPartition[a.Partition] = a
+	}
+	if len(byPartition) != 2 {
+		t.Fatalf("no key landed on the second partition")
+	}
+	waitFor(t, 60*time.Second, "two attempts on each record", func() bool {
+		for _, a := range byPartition {
+			if len(be.deliveries("/moving", a.RequestID)) < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	second := startBridgeProc(t, cfg)
+	for _, a := range byPartition {
+		waitDeadLetter(t, c, "d.moving", a.RequestID)
+	}
+	time.Sleep(2 * time.Second) // an extra attempt or a second dead letter would show by now
+	if !assignedPartitions(t, second.logPath) {
+		t.Fatalf("the second bridge was never assigned a partition: no rebalance was tested")
+	}
+	for p, a := range byPartition {
+		if n := len(be.deliveries("/moving", a.RequestID)); n != 6 {
+			t.Errorf("partition %d: %d attempts in total, want maxAttempts = 6", p, n)
+		}
+		if dl := waitDeadLetter(t, c, "d.moving", a.RequestID); dl.count != 1 || dl.headers["junction-dlq-attempts"] != "6" {
+			t.Errorf("partition %d: %d dead letters, metadata %v; want one with attempts 6", p, dl.count, dl.headers)
+		}
 	}
 }
