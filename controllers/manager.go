@@ -47,7 +47,14 @@ type Options struct {
 	Webhooks       bool
 	WebhookPort    int
 	WebhookCertDir string
+	// TopicWorkers is how many MessageTopics are reconciled at once; 0 means DefaultTopicWorkers.
+	// One reconcile waits on Kafka and the API server most of its time, so creating thousands of
+	// topics at once is bound by this number, not by CPU.
+	TopicWorkers int
 }
+
+// DefaultTopicWorkers is the default number of MessageTopics reconciled at once.
+const DefaultTopicWorkers = 8
 
 // NewScheme returns a scheme with the built-in kinds and Junction's kinds.
 func NewScheme() *runtime.Scheme {
@@ -81,7 +88,11 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := (&MessageBrokerReconciler{Client: mgr.GetClient(), Recorder: rec, pool: pool}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("messagebroker controller: %w", err)
 	}
-	if err := (&MessageTopicReconciler{Client: mgr.GetClient(), Recorder: rec, pool: pool}).SetupWithManager(mgr); err != nil {
+	workers := opts.TopicWorkers
+	if workers <= 0 {
+		workers = DefaultTopicWorkers
+	}
+	if err := (&MessageTopicReconciler{Client: mgr.GetClient(), Recorder: rec, pool: pool, workers: workers}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("messagetopic controller: %w", err)
 	}
 	if err := (&ApiExposureReconciler{Client: mgr.GetClient(), Recorder: rec, BridgeImage: image}).SetupWithManager(mgr); err != nil {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -39,6 +40,7 @@ type MessageTopicReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
 	pool     *adminPool
+	workers  int // reconciles at once
 }
 
 // topicScope carries what the steps observed and decided.
@@ -436,6 +438,7 @@ func (r *MessageTopicReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.MessageTopic{}).
 		Watches(&v1alpha1.MessageBroker{}, handler.EnqueueRequestsFromMapFunc(r.topicsOfBroker)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.workers, 1)}).
 		Named("messagetopic").
 		Complete(r)
 }

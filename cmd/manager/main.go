@@ -23,6 +23,7 @@ func main() {
 	flag.DurationVar(&opts.SyncPeriod, "sync-period", 0, "full resync period (default 10m)")
 	flag.StringVar(&opts.BridgeImage, "bridge-image", controllers.DefaultBridgeImage, "container image of the bridge")
 	flag.BoolVar(&opts.Webhooks, "enable-webhooks", false, "serve the validating admission webhook (needs a serving certificate)")
+	flag.IntVar(&opts.TopicWorkers, "topic-workers", controllers.DefaultTopicWorkers, "MessageTopics reconciled at once")
 	flag.IntVar(&opts.WebhookPort, "webhook-port", 9443, "admission webhook listen port")
 	flag.StringVar(&opts.WebhookCertDir, "webhook-cert-dir", "", "directory holding tls.crt and tls.key for the webhook (default /tmp/k8s-webhook-server/serving-certs)")
 	zapOpts := zap.Options{}
