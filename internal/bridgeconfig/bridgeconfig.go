@@ -173,6 +173,30 @@ type Backend struct {
 	PassHeaders []string `json:"passHeaders,omitempty"`
 	// Ordering is "perKey" (default) or "unordered".
 	Ordering string `json:"ordering,omitempty"`
+	// Replies, when set, keeps each request's outcome in a compacted reply topic.
+	Replies *Replies `json:"replies,omitempty"`
+}
+
+// Replies is where and how a route keeps the backend's answers.
+type Replies struct {
+	// Topic is the Kafka topic (compacted, keyed by request id) holding pending markers and
+	// outcomes.
+	Topic string `json:"topic"`
+	// Headers are backend response headers kept besides Content-Type (case-insensitive).
+	Headers []string `json:"headers,omitempty"`
+	// MaxBytes bounds the kept reply body; 0 means DefaultMaxReplyBytes.
+	MaxBytes int32 `json:"maxBytes,omitempty"`
+}
+
+// DefaultMaxReplyBytes is the largest reply body kept when a route sets no limit.
+const DefaultMaxReplyBytes = 64 << 10
+
+// BodyLimit is the largest reply body kept, in bytes.
+func (r Replies) BodyLimit() int {
+	if r.MaxBytes > 0 {
+		return int(r.MaxBytes)
+	}
+	return DefaultMaxReplyBytes
 }
 
 // Retry is the dispatcher's retry policy; zero values mean the defaults of WithDefaults.
@@ -283,6 +307,12 @@ func Parse(data []byte) (*Config, error) {
 				}
 				if b.Ordering != "" && b.Ordering != "perKey" && b.Ordering != "unordered" {
 					return nil, fmt.Errorf("bridge config: route %s/%s: backend ordering %q must be perKey or unordered", v.Name, r.Name, b.Ordering)
+				}
+				if b.Replies != nil && b.Replies.Topic == "" {
+					return nil, fmt.Errorf("bridge config: route %s/%s: backend replies need a topic", v.Name, r.Name)
+				}
+				if b.Replies != nil && b.Replies.MaxBytes < 0 {
+					return nil, fmt.Errorf("bridge config: route %s/%s: backend replies maxBytes %d must not be negative", v.Name, r.Name, b.Replies.MaxBytes)
 				}
 			}
 		}
