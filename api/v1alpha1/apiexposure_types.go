@@ -185,8 +185,8 @@ type Backend struct {
 	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9-]+$`
 	ReplyHeaders []string `json:"replyHeaders,omitempty"`
 
-	// maxReplyBytes bounds the reply body kept (default 65536); a larger body is not kept and
-	// the reply says so.
+	// maxReplyBytes bounds the reply body kept (default 65536; 0 keeps none); a larger body is
+	// not kept and the reply says so.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=524288

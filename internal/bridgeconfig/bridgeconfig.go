@@ -184,7 +184,7 @@ type Replies struct {
 	Topic string `json:"topic"`
 	// Headers are backend response headers kept besides Content-Type (case-insensitive).
 	Headers []string `json:"headers,omitempty"`
-	// MaxBytes bounds the kept reply body; 0 means DefaultMaxReplyBytes.
+	// MaxBytes bounds the kept reply body; 0 means DefaultMaxReplyBytes, negative keeps none.
 	MaxBytes int32 `json:"maxBytes,omitempty"`
 }
 
@@ -193,8 +193,11 @@ const DefaultMaxReplyBytes = 64 << 10
 
 // BodyLimit is the largest reply body kept, in bytes.
 func (r Replies) BodyLimit() int {
-	if r.MaxBytes > 0 {
+	switch {
+	case r.MaxBytes > 0:
 		return int(r.MaxBytes)
+	case r.MaxBytes < 0:
+		return 0
 	}
 	return DefaultMaxReplyBytes
 }
@@ -310,9 +313,6 @@ func Parse(data []byte) (*Config, error) {
 				}
 				if b.Replies != nil && b.Replies.Topic == "" {
 					return nil, fmt.Errorf("bridge config: route %s/%s: backend replies need a topic", v.Name, r.Name)
-				}
-				if b.Replies != nil && b.Replies.MaxBytes < 0 {
-					return nil, fmt.Errorf("bridge config: route %s/%s: backend replies maxBytes %d must not be negative", v.Name, r.Name, b.Replies.MaxBytes)
 				}
 			}
 		}
