@@ -464,6 +464,7 @@ func (r *replyReader) partitions(ctx context.Context, cl *kgo.Client, topic stri
 // this route never accepted (or whose reply expired).
 func (s *restServer) requestStatus(w http.ResponseWriter, r *http.Request) {
 	rt, err := s.admit(w, r, bridgeconfig.OperationPublish)
+	infoOf(r).op = "reply" // authorized as publish, counted apart
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -164,7 +164,7 @@ func (s *restServer) cors(next http.Handler) http.Handler {
 			} else {
 				h.Set("Access-Control-Allow-Origin", origin)
 			}
-			h.Set("Access-Control-Expose-Headers", "Retry-After, Deprecation, Sunset, Link")
+			h.Set("Access-Control-Expose-Headers", "Retry-After, Deprecation, Sunset, Link, Location, Junction-Request-State")
 		}
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			if origin != "" && allowed != "" {
