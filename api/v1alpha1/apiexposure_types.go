@@ -126,7 +126,7 @@ const (
 )
 
 // Backend is the HTTP service a route's records are delivered to.
-// +kubebuilder:validation:XValidation:rule="self.replies || (!has(self.replyHeaders) && !has(self.maxReplyBytes) && !has(self.replyRetention))",message="replyHeaders, maxReplyBytes and replyRetention require replies: true"
+// +kubebuilder:validation:XValidation:rule="(has(self.replies) && self.replies) || (!has(self.replyHeaders) && !has(self.maxReplyBytes) && !has(self.replyRetention))",message="replyHeaders, maxReplyBytes and replyRetention require replies: true"
 type Backend struct {
 	// url is the absolute http(s) URL each record is sent to, e.g. a Service's cluster DNS name.
 	// +required
