@@ -142,6 +142,7 @@ func renderBridgeConfig(e *v1alpha1.ApiExposure, topics map[string]*v1alpha1.Mes
 				if err != nil {
 					return nil, fmt.Errorf("route %s/%s: %w", v.Name, r.Name, err)
 				}
+				backend.Replies = renderReplies(e, v.Name, r)
 				route.Backend = backend
 			}
 			version.Routes = append(version.Routes, route)

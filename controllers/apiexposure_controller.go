@@ -40,13 +40,15 @@ type ApiExposureReconciler struct {
 
 // exposureScope carries what the steps observed.
 type exposureScope struct {
-	exposure   *v1alpha1.ApiExposure
-	topics     map[string]*v1alpha1.MessageTopic
-	broker     *v1alpha1.MessageBroker
-	apiKeys    map[string][]byte // data of the auth Secret; nil without auth
-	openAPI    string            // name of the applied OpenAPI ConfigMap
-	deployment *appsv1.Deployment
-	outcome    *outcome
+	exposure *v1alpha1.ApiExposure
+	topics   map[string]*v1alpha1.MessageTopic
+	broker   *v1alpha1.MessageBroker
+	apiKeys  map[string][]byte // data of the auth Secret; nil without auth
+	// replyTopics are the reply MessageTopics by name; nil values are applied but not seen yet.
+	replyTopics map[string]*v1alpha1.MessageTopic
+	openAPI     string // name of the applied OpenAPI ConfigMap
+	deployment  *appsv1.Deployment
+	outcome     *outcome
 }
 
 type exposureStep func(ctx context.Context, s *exposureScope) (ctrl.Result, error)
@@ -56,6 +58,7 @@ type exposureStep func(ctx context.Context, s *exposureScope) (ctrl.Result, erro
 // +kubebuilder:rbac:groups="",resources=configmaps;services,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=messaging.junction.dev,resources=messagetopics,verbs=get;list;watch;create;update;patch;delete
 
 // Reconcile renders the bridge of an exposure and reports whether it serves.
 func (r *ApiExposureReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, err error) {
@@ -78,7 +81,7 @@ func (r *ApiExposureReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 			err = reconcile.TerminalError(errors.New(s.outcome.message))
 		}
 	}()
-	for _, step := range []exposureStep{r.getTopics, r.getAPIKeys, r.checkBackends, r.applyChildren, r.observeDeployment} {
+	for _, step := range []exposureStep{r.getTopics, r.getAPIKeys, r.checkBackends, r.applyReplyTopics, r.applyChildren, r.observeDeployment} {
 		res, err := step(ctx, s)
 		if err != nil || s.outcome != nil || !res.IsZero() {
 			return res, err
@@ -276,6 +279,7 @@ func (r *ApiExposureReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.ConfigMap{}).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
+		Owns(&v1alpha1.MessageTopic{}).
 		Watches(&v1alpha1.MessageTopic{}, handler.EnqueueRequestsFromMapFunc(r.exposuresOfTopic)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.exposuresOfSecret)).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.exposuresOfService)).

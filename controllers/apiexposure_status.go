@@ -53,6 +53,9 @@ func exposureReadiness(e *v1alpha1.ApiExposure, s *exposureScope) outcome {
 		return outcome{kind: outcomeWaiting, reason: "TopicNotReady",
 			message: "waiting for MessageTopic(s) to be Ready: " + strings.Join(notReady, ", ")}
 	}
+	if o := replyTopicsReadiness(s); o != nil {
+		return *o
+	}
 	if !deploymentAvailable(s.deployment) {
 		return outcome{kind: outcomeWaiting, reason: "BridgeUnavailable",
 			message: fmt.Sprintf("waiting for Deployment %s to be available", bridgeName(e.Name))}

@@ -295,7 +295,15 @@ func (r *MessageTopicReconciler) applyPlan(ctx context.Context, s *topicScope) (
 		return ctrl.Result{RequeueAfter: reassignmentRecheck}, nil
 	}
 	// Observe again so status reports what Kafka now holds, not what was asked for.
-	return r.observeTopic(ctx, s)
+	res, err := r.observeTopic(ctx, s)
+	if err == nil && s.outcome == nil && s.observed == nil && plan.Create != nil {
+		// Kafka acknowledged the creation but its metadata does not show the topic yet: look
+		// again shortly instead of waiting for the next resync.
+		s.outcome = &outcome{kind: outcomeWaiting, reason: "TopicCreating", message: fmt.Sprintf(
+			"topic %s was created; waiting for Kafka's metadata to show it", s.topic.KafkaTopicName())}
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	return res, err
 }
 
 func (r *MessageTopicReconciler) execute(ctx context.Context, s *topicScope, plan topicPlan) error {

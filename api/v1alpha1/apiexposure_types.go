@@ -126,6 +126,7 @@ const (
 )
 
 // Backend is the HTTP service a route's records are delivered to.
+// +kubebuilder:validation:XValidation:rule="(has(self.replies) && self.replies) || (!has(self.replyHeaders) && !has(self.maxReplyBytes) && !has(self.replyRetention))",message="replyHeaders, maxReplyBytes and replyRetention require replies: true"
 type Backend struct {
 	// url is the absolute http(s) URL each record is sent to, e.g. a Service's cluster DNS name.
 	// +required
@@ -176,6 +177,33 @@ type Backend struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=256
 	MaxConcurrency *int32 `json:"maxConcurrency,omitempty"`
+
+	// replies keeps the backend's answer to each request (status, Content-Type and the
+	// replyHeaders, body up to maxReplyBytes), or the dead-letter outcome, in a compacted reply
+	// topic the operator creates as a MessageTopic owned by the exposure;
+	// GET /{version}/{route}/requests/{id} then answers it.
+	// +optional
+	Replies bool `json:"replies,omitempty"`
+
+	// replyHeaders are backend response headers kept with a reply besides Content-Type.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=set
+	// +kubebuilder:validation:items:MaxLength=128
+	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9-]+$`
+	ReplyHeaders []string `json:"replyHeaders,omitempty"`
+
+	// maxReplyBytes bounds the reply body kept (default 65536; 0 keeps none); a larger body is
+	// not kept and the reply says so.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=524288
+	MaxReplyBytes *int32 `json:"maxReplyBytes,omitempty"`
+
+	// replyRetention is how long replies are kept in the reply topic (default 24h; at least 1m).
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="replyRetention must be at least 1m"
+	ReplyRetention *metav1.Duration `json:"replyRetention,omitempty"`
 }
 
 // RetryPolicy bounds the retries of connection errors, timeouts, 408, 429 and 5xx.

@@ -290,30 +290,37 @@ func (c *Core) acquireStream() (release func(), err error) {
 	}, nil
 }
 
+// Published is where Kafka stored a published message, and its request id on a route with
+// a backend ("" otherwise).
+type Published struct {
+	kafka.Result
+	RequestID string
+}
+
 // Publish authorizes, validates and produces one message for /version/route, returning once
 // Kafka acknowledged it. Errors are always *Error.
-func (c *Core) Publish(ctx context.Context, p *Principal, version, routeName string, m Message) (kafka.Result, error) {
+func (c *Core) Publish(ctx context.Context, p *Principal, version, routeName string, m Message) (Published, error) {
 	rt, err := c.Authorize(p, version, routeName, bridgeconfig.OperationPublish)
 	if err != nil {
-		return kafka.Result{}, err
+		return Published{}, err
 	}
 	release, err := c.acquire(int64(len(m.Body)))
 	if err != nil {
-		return kafka.Result{}, err
+		return Published{}, err
 	}
 	defer release()
 	rec, err := rt.record(m, "")
 	if err != nil {
-		return kafka.Result{}, err
+		return Published{}, err
 	}
 	if err := c.checkPartitions(ctx, rt, []kafka.Record{rec}, func(int) string { return "" }); err != nil {
-		return kafka.Result{}, err
+		return Published{}, err
 	}
-	o := c.produce(ctx, []kafka.Record{rec})[0]
+	o := c.produceRequests(ctx, []*route{rt}, []kafka.Record{rec})[0]
 	if o.Err != nil {
-		return kafka.Result{}, asError(o.Err)
+		return Published{}, asError(o.Err)
 	}
-	return o.Result, nil
+	return Published{Result: o.Result, RequestID: rec.Headers[headerRequestID]}, nil
 }
 
 func (c *Core) lookup(version, routeName string) (*route, error) {

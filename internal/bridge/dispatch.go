@@ -323,7 +323,7 @@ func (d *dispatcher) process(w *partWorker, rec *kgo.Record, h attemptHooks) boo
 		d.metrics.attempt(d.rt, last.outcome())
 		if last.err == nil && last.status >= 200 && last.status < 300 {
 			d.metrics.delivered(d.rt, time.Since(rec.Timestamp))
-			return true
+			return d.keepReply(w, rec, completedReply(last, attempt))
 		}
 		if !last.retryable() || attempt >= int(r.MaxAttempts) {
 			reason := "rejected"
@@ -365,6 +365,9 @@ func backoff(initial, maxB time.Duration, n int) time.Duration {
 // Kafka acknowledges or the worker stops. Without a dead-letter topic the record is logged,
 // counted and skipped.
 func (d *dispatcher) deadLetter(w *partWorker, rec *kgo.Record, last attemptResult, attempts int, reason string) bool {
+	if !d.keepReply(w, rec, failedReply(last, attempts, reason, d.backend.DeadLetterTopic)) {
+		return false
+	}
 	d.metrics.deadLetter(d.rt, reason)
 	if d.backend.DeadLetterTopic == "" {
 		d.log.Error("record not delivered and no dead-letter topic: skipped", "partition", rec.Partition, "offset", rec.Offset,

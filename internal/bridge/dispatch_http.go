@@ -23,6 +23,7 @@ type deliverer struct {
 	source  string // ce-source
 	ceType  string // ce-type
 	pass    map[string]bool
+	replies *bridgeconfig.Replies // nil: the backend's answers are not kept
 }
 
 func newDeliverer(cfg *bridgeconfig.Config, rt *route, b bridgeconfig.Backend) *deliverer {
@@ -40,6 +41,7 @@ func newDeliverer(cfg *bridgeconfig.Config, rt *route, b bridgeconfig.Backend) *
 		source:  fmt.Sprintf("/junction/%s/%s/%s/%s", cfg.Namespace, cfg.Name, rt.version, rt.cfg.Name),
 		ceType:  fmt.Sprintf("dev.junction.%s.%s", rt.version, rt.cfg.Name),
 		pass:    pass,
+		replies: b.Replies,
 	}
 }
 
@@ -49,6 +51,7 @@ type attemptResult struct {
 	err        error
 	body       string // the start of an error response, for the dead-letter metadata
 	retryAfter time.Duration
+	reply      *reply // the backend's answer to a delivered record, when the route keeps replies
 }
 
 // retryable: connection errors, timeouts, 408, 429 and 5xx; any other status is final.
@@ -85,11 +88,9 @@ func (d *deliverer) send(ctx context.Context, rec *kgo.Record, attempt int) atte
 		return attemptResult{err: err}
 	}
 	h := req.Header
-	id := ""
+	id := requestIDOf(rec)
 	for _, x := range rec.Headers {
 		switch k := strings.ToLower(x.Key); {
-		case k == headerRequestID:
-			id = string(x.Value)
 		case k == headerContentType:
 			h.Set("Content-Type", string(x.Value))
 		case k == headerTraceparent:
@@ -97,11 +98,6 @@ func (d *deliverer) send(ctx context.Context, rec *kgo.Record, attempt int) atte
 		case d.pass[k]:
 			h.Set(k, string(x.Value))
 		}
-	}
-	if id == "" {
-		// Published without the bridge (or before the route had a backend): the record's
-		// position is stable across redeliveries, so it serves as the id.
-		id = fmt.Sprintf("%s-%d-%d", rec.Topic, rec.Partition, rec.Offset)
 	}
 	h.Set("ce-specversion", "1.0")
 	h.Set("ce-id", id)
@@ -118,6 +114,9 @@ func (d *deliverer) send(ctx context.Context, rec *kgo.Record, attempt int) atte
 	}
 	defer resp.Body.Close()
 	out := attemptResult{status: resp.StatusCode, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	if d.replies != nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		out.reply = readReply(resp, d.replies)
+	}
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
 		out.body = strings.TrimSpace(string(b))

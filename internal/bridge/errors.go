@@ -29,6 +29,7 @@ import (
 //	TooLarge             413                          RESOURCE_EXHAUSTED   what gRPC itself answers for an oversized message
 //	SchemaViolation      422 + violations[]           INVALID_ARGUMENT     + google.rpc.BadRequest, field = JSON pointer
 //	Conflict             409                          ABORTED              a poll group is also used by joined consumers
+//	RequestNotFound      404                          NOT_FOUND            no such request id (async replies)
 //	RateLimited          429 + Retry-After            RESOURCE_EXHAUSTED   + google.rpc.RetryInfo (a quota, per key or exposure)
 //	Overloaded           503 + Retry-After            UNAVAILABLE          + google.rpc.RetryInfo (in-flight bound of this replica)
 //	Unavailable          503 + Retry-After            UNAVAILABLE          + google.rpc.RetryInfo
@@ -57,6 +58,7 @@ const (
 	KindRateLimited
 	KindOverloaded
 	KindConflict
+	KindRequestNotFound
 )
 
 type kindInfo struct {
@@ -81,6 +83,7 @@ var kinds = map[Kind]kindInfo{
 	KindRateLimited:         {http.StatusTooManyRequests, codes.ResourceExhausted, "RATE_LIMITED", "Rate limit exceeded"},
 	KindOverloaded:          {http.StatusServiceUnavailable, codes.Unavailable, "OVERLOADED", "Bridge overloaded"},
 	KindConflict:            {http.StatusConflict, codes.Aborted, "GROUP_CONFLICT", "Consumer group in use"},
+	KindRequestNotFound:     {http.StatusNotFound, codes.NotFound, "REQUEST_NOT_FOUND", "Request not found"},
 }
 
 // RetryAfter is what clients are told to wait when Kafka is unavailable.
@@ -161,6 +164,8 @@ type RecordResult struct {
 	Topic     string `json:"topic,omitempty"`
 	Partition *int32 `json:"partition,omitempty"`
 	Offset    *int64 `json:"offset,omitempty"`
+	// RequestID is set for records accepted on a route with a backend.
+	RequestID string `json:"requestId,omitempty"`
 	Error     string `json:"error,omitempty"`
 	Detail    string `json:"detail,omitempty"`
 }

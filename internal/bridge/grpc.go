@@ -115,7 +115,7 @@ func (s *grpcServer) Publish(ctx context.Context, req *bridgev1.PublishRequest) 
 		}
 		return nil, e
 	}
-	return &bridgev1.PublishResponse{Topic: res.Topic, Partition: res.Partition, Offset: res.Offset}, nil
+	return &bridgev1.PublishResponse{Topic: res.Topic, Partition: res.Partition, Offset: res.Offset, RequestId: res.RequestID}, nil
 }
 
 // routed is a request naming a route (PublishRequest, CommitRequest, SubscribeRequest).

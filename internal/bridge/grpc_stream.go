@@ -119,16 +119,18 @@ func shuttingDown(acknowledged uint64) error {
 func (s *grpcServer) publishBatch(ctx context.Context, p *Principal, seq uint64, batch []*bridgev1.PublishStreamRequest) []*bridgev1.PublishStreamResponse {
 	out := make([]*bridgev1.PublishStreamResponse, len(batch))
 	var recs []kafka.Record
+	var rts []*route
 	var idx []int
 	var size int64
 	for i, req := range batch {
 		out[i] = &bridgev1.PublishStreamResponse{Sequence: seq + uint64(i)}
-		rec, err := s.prepare(ctx, p, req.GetRecord())
+		rt, rec, err := s.prepare(ctx, p, req.GetRecord())
 		if err != nil {
 			out[i].Result = errorResult(err)
 			continue
 		}
 		recs = append(recs, rec)
+		rts = append(rts, rt)
 		idx = append(idx, i)
 		size += int64(len(rec.Value))
 	}
@@ -143,7 +145,7 @@ func (s *grpcServer) publishBatch(ctx context.Context, p *Principal, seq uint64,
 		return out
 	}
 	defer release()
-	for j, o := range s.core.produce(ctx, recs) {
+	for j, o := range s.core.produceRequests(ctx, rts, recs) {
 		i := idx[j]
 		if o.Err != nil {
 			e := asError(o.Err)
@@ -154,32 +156,32 @@ func (s *grpcServer) publishBatch(ctx context.Context, p *Principal, seq uint64,
 			continue
 		}
 		out[i].Result = &bridgev1.PublishStreamResponse_Stored{Stored: &bridgev1.PublishResponse{
-			Topic: o.Result.Topic, Partition: o.Result.Partition, Offset: o.Result.Offset}}
+			Topic: o.Result.Topic, Partition: o.Result.Partition, Offset: o.Result.Offset, RequestId: recs[j].Headers[headerRequestID]}}
 	}
 	return out
 }
 
 // prepare authorizes and validates one record: the steps of Core.Publish before producing.
-func (s *grpcServer) prepare(ctx context.Context, p *Principal, req *bridgev1.PublishRequest) (kafka.Record, error) {
+func (s *grpcServer) prepare(ctx context.Context, p *Principal, req *bridgev1.PublishRequest) (*route, kafka.Record, error) {
 	if req == nil {
-		return kafka.Record{}, newError(KindMalformed, "record is required")
+		return nil, kafka.Record{}, newError(KindMalformed, "record is required")
 	}
 	m, err := message(ctx, req)
 	if err != nil {
-		return kafka.Record{}, err
+		return nil, kafka.Record{}, err
 	}
 	rt, err := s.core.Authorize(p, req.GetVersion(), req.GetRoute(), bridgeconfig.OperationPublish)
 	if err != nil {
-		return kafka.Record{}, err
+		return nil, kafka.Record{}, err
 	}
 	rec, err := rt.record(m, "")
 	if err != nil {
-		return kafka.Record{}, err
+		return nil, kafka.Record{}, err
 	}
 	if err := s.core.checkPartitions(ctx, rt, []kafka.Record{rec}, func(int) string { return "" }); err != nil {
-		return kafka.Record{}, err
+		return nil, kafka.Record{}, err
 	}
-	return rec, nil
+	return rt, rec, nil
 }
 
 // errorResult is err as the per-record status of a stream response, with the details a

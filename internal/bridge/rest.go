@@ -29,6 +29,8 @@ type restServer struct {
 	docs     []byte
 	log      *slog.Logger
 	metrics  *metrics
+	// replies reads the reply topics; nil when no route keeps replies.
+	replies *replyReader
 	// stopping ends when the server shuts down, so open SSE streams end instead of holding
 	// Shutdown until its timeout.
 	stopping context.Context
@@ -43,6 +45,7 @@ func (s *restServer) handler() http.Handler {
 	mux.HandleFunc("GET /{version}/{route}/events", s.events)
 	mux.HandleFunc("GET /{version}/{route}/records", s.poll)
 	mux.HandleFunc("POST /{version}/{route}/commits", s.commit)
+	mux.HandleFunc("GET /{version}/{route}/requests/{id}", s.requestStatus)
 	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
 	mux.HandleFunc("GET /docs", s.serveDocs)
 	mux.Handle("GET /metrics", s.metrics.handler())
@@ -161,7 +164,7 @@ func (s *restServer) cors(next http.Handler) http.Handler {
 			} else {
 				h.Set("Access-Control-Allow-Origin", origin)
 			}
-			h.Set("Access-Control-Expose-Headers", "Retry-After, Deprecation, Sunset, Link")
+			h.Set("Access-Control-Expose-Headers", "Retry-After, Deprecation, Sunset, Link, Location, Junction-Request-State")
 		}
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			if origin != "" && allowed != "" {
@@ -220,6 +223,10 @@ func (s *restServer) allowed(version, routeName, path string) string {
 	switch {
 	case strings.HasSuffix(path, "/events"), strings.HasSuffix(path, "/records"):
 		if rt.cfg.Allows(bridgeconfig.OperationSubscribe) {
+			methods = append(methods, http.MethodGet)
+		}
+	case strings.Contains(path, "/requests/"):
+		if rt.cfg.Allows(bridgeconfig.OperationPublish) {
 			methods = append(methods, http.MethodGet)
 		}
 	case strings.HasSuffix(path, "/commits"):
@@ -313,7 +320,7 @@ func (s *restServer) publish(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	o := s.core.produce(r.Context(), []kafka.Record{rec})[0]
+	o := s.core.produceRequests(r.Context(), []*route{rt}, []kafka.Record{rec})[0]
 	if o.Err != nil {
 		s.fail(w, r, o.Err)
 		return
@@ -416,14 +423,19 @@ func (s *restServer) publishBatch(w http.ResponseWriter, r *http.Request, rt *ro
 		s.fail(w, r, err)
 		return
 	}
-	outcomes := s.core.produce(r.Context(), recs)
+	outcomes := s.core.produceRequests(r.Context(), routes(rt, len(recs)), recs)
 	results := make([]RecordResult, len(outcomes))
+	// A route with a backend accepts (202) like a single publish, with each record's request id.
+	okStatus := http.StatusOK
+	if rt.cfg.Backend != nil {
+		okStatus = http.StatusAccepted
+	}
 	var worst *Error
 	failed := 0
 	for i, o := range outcomes {
 		if o.Err == nil {
 			p, off := o.Result.Partition, o.Result.Offset
-			results[i] = RecordResult{Status: http.StatusOK, Topic: o.Result.Topic, Partition: &p, Offset: &off}
+			results[i] = RecordResult{Status: okStatus, Topic: o.Result.Topic, Partition: &p, Offset: &off, RequestID: recs[i].Headers[headerRequestID]}
 			continue
 		}
 		failed++
@@ -434,7 +446,7 @@ func (s *restServer) publishBatch(w http.ResponseWriter, r *http.Request, rt *ro
 		}
 	}
 	if worst == nil {
-		writeJSON(w, http.StatusOK, struct {
+		writeJSON(w, okStatus, struct {
 			Results []RecordResult `json:"results"`
 		}{results})
 		return

@@ -89,13 +89,17 @@ func Run(ctx context.Context, cfg *bridgeconfig.Config, opts Options) error {
 	defer stopDispatch()
 	var dwg sync.WaitGroup
 	startDispatchers(dctx, &dwg, core, producer, log, m)
+	replies := newReplyReader(cfg, log)
+	if replies != nil {
+		dwg.Go(func() { replies.run(dctx) })
+	}
 
 	hs := health.NewServer()
 	wg.Go(func() { watchHealth(ctx, hs, producer, opts.HealthInterval) })
 	stopping, stopStreams := context.WithCancel(context.Background())
 	defer stopStreams()
 	grpcSrv := newGRPCServer(core, hs, log, m, stopping)
-	rest := &restServer{core: core, producer: producer, openapi: doc, docs: docs, log: log, metrics: m, stopping: stopping}
+	rest := &restServer{core: core, producer: producer, openapi: doc, docs: docs, log: log, metrics: m, stopping: stopping, replies: replies}
 	httpSrv := &http.Server{
 		Handler:           rest.handler(),
 		ReadHeaderTimeout: 5 * time.Second,

@@ -176,6 +176,33 @@ type Backend struct {
 	// MaxConcurrency bounds the deliveries in flight at once in one bridge when Ordering is
 	// "unordered"; 0 means 16. perKey delivers one record per partition at a time.
 	MaxConcurrency int32 `json:"maxConcurrency,omitempty"`
+	// Replies, when set, keeps each request's outcome in a compacted reply topic.
+	Replies *Replies `json:"replies,omitempty"`
+}
+
+// Replies is where and how a route keeps the backend's answers.
+type Replies struct {
+	// Topic is the Kafka topic (compacted, keyed by request id) holding pending markers and
+	// outcomes.
+	Topic string `json:"topic"`
+	// Headers are backend response headers kept besides Content-Type (case-insensitive).
+	Headers []string `json:"headers,omitempty"`
+	// MaxBytes bounds the kept reply body; 0 means DefaultMaxReplyBytes, negative keeps none.
+	MaxBytes int32 `json:"maxBytes,omitempty"`
+}
+
+// DefaultMaxReplyBytes is the largest reply body kept when a route sets no limit.
+const DefaultMaxReplyBytes = 64 << 10
+
+// BodyLimit is the largest reply body kept, in bytes.
+func (r Replies) BodyLimit() int {
+	switch {
+	case r.MaxBytes > 0:
+		return int(r.MaxBytes)
+	case r.MaxBytes < 0:
+		return 0
+	}
+	return DefaultMaxReplyBytes
 }
 
 // Retry is the dispatcher's retry policy; zero values mean the defaults of WithDefaults.
@@ -292,6 +319,9 @@ func Parse(data []byte) (*Config, error) {
 				}
 				if b.MaxConcurrency < 0 || b.MaxConcurrency > 256 {
 					return nil, fmt.Errorf("bridge config: route %s/%s: backend maxConcurrency %d must be between 1 and 256", v.Name, r.Name, b.MaxConcurrency)
+				}
+				if b.Replies != nil && b.Replies.Topic == "" {
+					return nil, fmt.Errorf("bridge config: route %s/%s: backend replies need a topic", v.Name, r.Name)
 				}
 			}
 		}

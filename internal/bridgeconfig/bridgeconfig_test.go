@@ -73,3 +73,21 @@ func TestBackendRoundTripAndChecks(t *testing.T) {
 		}
 	}
 }
+
+func TestRepliesChecks(t *testing.T) {
+	c := &Config{Kafka: Kafka{BootstrapServers: []string{"k:9092"}}, Versions: []Version{{Name: "v1", Routes: []Route{{
+		Name: "pay", Topic: "pay", Backend: &Backend{URL: "http://pay.svc/p", Replies: &Replies{Topic: "pay.replies"}}}}}}}
+	data, _ := c.Marshal()
+	back, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := back.Versions[0].Routes[0].Backend.Replies; r.Topic != "pay.replies" || r.BodyLimit() != DefaultMaxReplyBytes {
+		t.Errorf("replies: %+v (limit %d)", r, r.BodyLimit())
+	}
+	c.Versions[0].Routes[0].Backend.Replies.Topic = ""
+	data, _ = c.Marshal()
+	if _, err := Parse(data); err == nil || !strings.Contains(err.Error(), "replies need a topic") {
+		t.Errorf("replies without a topic: err %v", err)
+	}
+}

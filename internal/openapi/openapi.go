@@ -5,6 +5,7 @@ package openapi
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 	"unicode"
@@ -35,6 +36,11 @@ func Build(cfg *bridgeconfig.Config) ([]byte, error) {
 		"RecordError":    recordErrorSchema(),
 		"Commit":         commitSchema(),
 	}
+	if hasBackend(cfg) {
+		schemas["AcceptedResult"] = acceptedSchema()
+		schemas["RequestPending"] = pendingSchema()
+		schemas["DeliveryFailed"] = deliveryFailedSchema()
+	}
 	var served []string
 	for _, v := range cfg.Versions {
 		served = append(served, v.Name)
@@ -58,6 +64,10 @@ func Build(cfg *bridgeconfig.Config) ([]byte, error) {
 			if r.Allows(bridgeconfig.OperationPublish) {
 				paths[path] = obj{"post": publishOperation(cfg, v, r, ref)}
 				ops[path] = paths[path].(obj)["post"].(obj)
+			}
+			if r.Allows(bridgeconfig.OperationPublish) && r.Backend != nil && r.Backend.Replies != nil {
+				paths[path+"/requests/{id}"] = obj{"get": requestOperation(cfg, v, r)}
+				ops[path+"/requests/{id}"] = paths[path+"/requests/{id}"].(obj)["get"].(obj)
 			}
 			if r.Allows(bridgeconfig.OperationSubscribe) {
 				for sub, item := range subscribeOperations(cfg, v, r, ref) {
@@ -141,16 +151,32 @@ func publishOperation(cfg *bridgeconfig.Config, v bridgeconfig.Version, r bridge
 			{"$ref": resultRef}, {"$ref": "#/components/schemas/BatchResult"},
 		}}}},
 	}
+	okStatus, summary := "200", "Answers 200 only after Kafka acknowledged every record."
+	if r.Backend != nil {
+		okStatus = "202"
+		summary = "A queue in front of a REST backend: answers 202 Accepted once Kafka acknowledged every record, " +
+			"with a request id per record; the bridge then delivers each record to the backend, retrying failures."
+		okResp = obj{
+			"description": "Stored in Kafka, to be delivered to the backend: for one record its request id, with Location naming its status; for a batch, results in request order, each with its request id.",
+			"headers": obj{"Location": obj{
+				"description": "Single records only: /{version}/{route}/requests/{id}, where the outcome is answered when the route keeps replies.",
+				"schema":      obj{"type": "string"},
+			}},
+			"content": obj{"application/json": obj{"schema": obj{"oneOf": []obj{
+				{"$ref": "#/components/schemas/AcceptedResult"}, {"$ref": "#/components/schemas/BatchResult"},
+			}}}},
+		}
+	}
 	responses := obj{
-		"200": okResp,
-		"400": problem("The body is not well-formed JSON, names an unknown field, or pins a partition the topic does not have."),
-		"404": problem("No such version or route."),
-		"405": problem("The route does not offer publish."),
-		"413": problem(fmt.Sprintf("A record is larger than %d bytes (or a batch body larger than its limit).", limit)),
-		"415": problem("The Content-Type is not accepted by this route."),
-		"422": problem("A record does not match the route's schema; violations lists every problem by JSON pointer into the body."),
-		"429": withRetryAfter(problem("The API key's or the exposure's rate limit is exhausted.")),
-		"503": withRetryAfter(problem("Kafka is unavailable or the bridge is at its in-flight limit. For a batch, a PARTIAL_FAILURE problem whose results list each record's outcome in order: retry only the failed ones.")),
+		okStatus: okResp,
+		"400":    problem("The body is not well-formed JSON, names an unknown field, or pins a partition the topic does not have."),
+		"404":    problem("No such version or route."),
+		"405":    problem("The route does not offer publish."),
+		"413":    problem(fmt.Sprintf("A record is larger than %d bytes (or a batch body larger than its limit).", limit)),
+		"415":    problem("The Content-Type is not accepted by this route."),
+		"422":    problem("A record does not match the route's schema; violations lists every problem by JSON pointer into the body."),
+		"429":    withRetryAfter(problem("The API key's or the exposure's rate limit is exhausted.")),
+		"503":    withRetryAfter(problem("Kafka is unavailable or the bridge is at its in-flight limit. For a batch, a PARTIAL_FAILURE problem whose results list each record's outcome in order: retry only the failed ones.")),
 	}
 	if cfg.Auth != nil {
 		responses["401"] = problem("No API key, or not a valid one.")
@@ -159,9 +185,9 @@ func publishOperation(cfg *bridgeconfig.Config, v bridgeconfig.Version, r bridge
 	op := obj{
 		"operationId": id,
 		"summary":     fmt.Sprintf("Publish records to topic %s", r.Topic),
-		"description": fmt.Sprintf("Answers 200 only after Kafka acknowledged every record. Records over %d bytes are refused. "+
+		"description": fmt.Sprintf("%s Records over %d bytes are refused. "+
 			"Send one record as application/json (or application/octet-stream where the topic has no schema), or up to 500 as %s; "+
-			"a batch is validated whole before anything is written.", limit, BatchMediaType),
+			"a batch is validated whole before anything is written.", summary, limit, BatchMediaType),
 		"tags": []string{v.Name},
 		"parameters": []obj{
 			{"name": "key", "in": "query", "required": false, "description": "Kafka record key; Kafka-Key header is an alternative.", "schema": obj{"type": "string"}},
@@ -183,9 +209,130 @@ func publishOperation(cfg *bridgeconfig.Config, v bridgeconfig.Version, r bridge
 			headers["Sunset"] = obj{"description": "RFC 8594: when this version stops being served.", "schema": obj{"type": "string"}}
 			op["description"] = op["description"].(string) + fmt.Sprintf(" Deprecated: this version is served until %s.", v.Sunset.UTC().Format(time.RFC3339))
 		}
+		if h, ok := okResp["headers"].(obj); ok {
+			maps.Copy(headers, h)
+		}
 		okResp["headers"] = headers
 	}
 	return op
+}
+
+func hasBackend(cfg *bridgeconfig.Config) bool {
+	for _, v := range cfg.Versions {
+		for _, r := range v.Routes {
+			if r.Backend != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// requestOperation is GET /{version}/{route}/requests/{id} of a route whose backend keeps replies.
+func requestOperation(cfg *bridgeconfig.Config, v bridgeconfig.Version, r bridgeconfig.Route) obj {
+	state := obj{"description": "pending, completed (the backend's answer) or failed (dead-lettered).", "schema": obj{"type": "string", "enum": []string{"pending", "completed", "failed"}}}
+	responses := obj{
+		"202": obj{
+			"description": "Not delivered yet (Junction-Request-State: pending). Poll again after Retry-After.",
+			"headers": obj{
+				"Junction-Request-State": state,
+				"Retry-After":            obj{"description": "Seconds to wait before asking again.", "schema": obj{"type": "integer", "minimum": 0}},
+				"Location":               obj{"description": "This request's status URL.", "schema": obj{"type": "string"}},
+			},
+			"content": obj{"application/json": obj{"schema": obj{"$ref": "#/components/schemas/RequestPending"}}},
+		},
+		"2XX": obj{
+			"description": fmt.Sprintf("Delivered (Junction-Request-State: completed): the backend's answer as it gave it, its status, "+
+				"Content-Type and kept headers, and its body (up to %d bytes; a larger body is not kept and Junction-Reply-Body-Omitted: true says so).",
+				r.Backend.Replies.BodyLimit()),
+			"headers": obj{
+				"Junction-Request-State":      state,
+				"Junction-Delivery-Attempts":  obj{"description": "Delivery attempts made, the successful one included.", "schema": obj{"type": "integer", "minimum": 1}},
+				"Junction-Reply-Body-Omitted": obj{"description": "true when the backend's body exceeded the kept size.", "schema": obj{"type": "string"}},
+			},
+			"content": obj{"*/*": obj{"schema": obj{"description": "The backend's response body."}}},
+		},
+		"400": problem("The id is not a request id."),
+		"404": problem("No such version or route, or no such request (REQUEST_NOT_FOUND: never accepted on this route, or its reply expired)."),
+		"4XX": obj{
+			"description": "Dead-lettered (Junction-Request-State: failed): the backend refused the request with this 4xx status (DELIVERY_FAILED, reason rejected).",
+			"headers":     obj{"Junction-Request-State": state},
+			"content":     obj{"application/problem+json": obj{"schema": obj{"$ref": "#/components/schemas/DeliveryFailed"}}},
+		},
+		"429": withRetryAfter(problem("The API key's or the exposure's rate limit is exhausted.")),
+		"502": obj{
+			"description": "Dead-lettered (Junction-Request-State: failed): retries ran out on connection errors, timeouts, 408, 429 or 5xx (DELIVERY_FAILED, reason exhausted).",
+			"headers":     obj{"Junction-Request-State": state},
+			"content":     obj{"application/problem+json": obj{"schema": obj{"$ref": "#/components/schemas/DeliveryFailed"}}},
+		},
+		"503": withRetryAfter(problem("Kafka is unavailable, or this replica could not read the reply topic up to its end in time.")),
+	}
+	if cfg.Auth != nil {
+		responses["401"] = problem("No API key, or not a valid one.")
+		responses["403"] = problem("The API key is not granted publish on this route.")
+	}
+	op := obj{
+		"operationId": operationID("getRequest", v.Name, r.Name),
+		"summary":     "The outcome of an accepted request",
+		"description": "What became of a request this route accepted (202): pending, the backend's answer, or the dead-letter outcome. " +
+			"Any replica answers for requests accepted by any other.",
+		"tags": []string{v.Name},
+		"parameters": []obj{
+			{"name": "id", "in": "path", "required": true, "description": "The requestId of the publish answer.", "schema": obj{"type": "string", "pattern": "^[A-Za-z0-9._-]{1,320}$"}},
+		},
+		"responses": responses,
+	}
+	if v.Deprecated {
+		op["deprecated"] = true
+	}
+	return op
+}
+
+func acceptedSchema() obj {
+	return obj{
+		"type":     "object",
+		"required": []string{"requestId", "topic", "partition", "offset"},
+		"properties": obj{
+			"requestId": obj{"type": "string", "description": "The CloudEvents id and Idempotency-Key of the delivery, and the id in /requests/{id}."},
+			"topic":     obj{"type": "string"},
+			"partition": obj{"type": "integer", "format": "int32"},
+			"offset":    obj{"type": "integer", "format": "int64"},
+		},
+	}
+}
+
+func pendingSchema() obj {
+	return obj{
+		"type":     "object",
+		"required": []string{"requestId", "state"},
+		"properties": obj{
+			"requestId": obj{"type": "string"},
+			"state":     obj{"const": "pending"},
+			"since":     obj{"type": "string", "format": "date-time", "description": "When the request was accepted."},
+		},
+	}
+}
+
+func deliveryFailedSchema() obj {
+	return obj{
+		"type":        "object",
+		"description": "RFC 9457 problem details of a dead-lettered request (type .../DELIVERY_FAILED).",
+		"required":    []string{"type", "title", "status", "requestId", "state", "reason", "attempts"},
+		"properties": obj{
+			"type":            obj{"type": "string", "format": "uri-reference"},
+			"title":           obj{"type": "string"},
+			"status":          obj{"type": "integer"},
+			"detail":          obj{"type": "string"},
+			"instance":        obj{"type": "string"},
+			"requestId":       obj{"type": "string"},
+			"state":           obj{"const": "failed"},
+			"reason":          obj{"type": "string", "enum": []string{"rejected", "exhausted"}},
+			"attempts":        obj{"type": "integer", "minimum": 1},
+			"lastStatus":      obj{"type": "integer", "description": "The backend's last status; absent when no response arrived."},
+			"lastError":       obj{"type": "string"},
+			"deadLetterTopic": obj{"type": "string", "description": "The Kafka topic holding the record; absent when the route has none."},
+		},
+	}
 }
 
 // batchSchema is the {"records": [...]} envelope whose values follow valueRef.
@@ -232,6 +379,7 @@ func recordResultSchema() obj {
 			"topic":     obj{"type": "string"},
 			"partition": obj{"type": "integer", "format": "int32"},
 			"offset":    obj{"type": "integer", "format": "int64"},
+			"requestId": obj{"type": "string", "description": "Routes with a backend: the record's request id."},
 			"error":     obj{"type": "string"},
 			"detail":    obj{"type": "string"},
 		},

@@ -230,3 +230,67 @@ func TestRenderHTMLIsSelfContained(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildBackendRoutes: publish on a backend route is documented as 202 with Location and
+// the request id (200 elsewhere), and GET .../requests/{id} exists where replies are kept.
+func TestBuildBackendRoutes(t *testing.T) {
+	pub := []bridgeconfig.Operation{"publish"}
+	cfg := &bridgeconfig.Config{Namespace: "shop", Name: "pay-api", Versions: []bridgeconfig.Version{{Name: "v1", Routes: []bridgeconfig.Route{
+		{Name: "pay", Topic: "pay", Operations: pub, Backend: &bridgeconfig.Backend{URL: "http://pay/", Replies: &bridgeconfig.Replies{Topic: "pay.replies"}}},
+		{Name: "fire", Topic: "fire", Operations: pub, Backend: &bridgeconfig.Backend{URL: "http://pay/"}},
+		{Name: "plain", Topic: "plain", Operations: pub},
+	}}}}
+	out, err := Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := libopenapi.NewDocument(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := doc.BuildV3Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := model.Model.Paths.PathItems
+	for route, want := range map[string]string{"pay": "202", "fire": "202", "plain": "200"} {
+		item, ok := paths.Get("/v1/" + route)
+		if !ok {
+			t.Fatalf("no path /v1/%s", route)
+		}
+		codes := item.Post.Responses.Codes
+		if _, ok := codes.Get(want); !ok {
+			t.Errorf("/v1/%s: no %s response", route, want)
+		}
+		other := map[string]string{"202": "200", "200": "202"}[want]
+		if _, ok := codes.Get(other); ok {
+			t.Errorf("/v1/%s: documents %s too", route, other)
+		}
+		if resp, _ := codes.Get("202"); resp != nil {
+			if _, ok := resp.Headers.Get("Location"); !ok {
+				t.Errorf("/v1/%s: 202 without Location", route)
+			}
+		}
+	}
+	get, ok := paths.Get("/v1/pay/requests/{id}")
+	if !ok || get.Get == nil || get.Get.OperationId != "getRequestV1Pay" {
+		t.Fatalf("GET /v1/pay/requests/{id} missing")
+	}
+	for _, code := range []string{"202", "2XX", "404", "4XX", "502"} {
+		if _, ok := get.Get.Responses.Codes.Get(code); !ok {
+			t.Errorf("GET requests/{id}: no %s response", code)
+		}
+	}
+	if _, ok := paths.Get("/v1/fire/requests/{id}"); ok {
+		t.Errorf("a route without replies documents requests/{id}")
+	}
+	v, errs := validator.NewValidator(doc)
+	if len(errs) > 0 {
+		t.Fatalf("NewValidator: %v", errs)
+	}
+	if ok, verrs := v.ValidateDocument(); !ok {
+		for _, e := range verrs {
+			t.Errorf("document invalid: %s: %s", e.Message, e.Reason)
+		}
+	}
+}

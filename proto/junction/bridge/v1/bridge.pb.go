@@ -211,10 +211,14 @@ func (*PublishRequest_Raw) isPublishRequest_Payload() {}
 
 // PublishResponse says where Kafka stored the record.
 type PublishResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
-	Partition     int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
-	Offset        int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Topic     string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Partition int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Offset    int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	// request_id is set on routes with a backend: the CloudEvents id and Idempotency-Key of
+	// the delivery, and, where the route keeps replies, the id in
+	// GET /{version}/{route}/requests/{id}.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -268,6 +272,13 @@ func (x *PublishResponse) GetOffset() int64 {
 		return x.Offset
 	}
 	return 0
+}
+
+func (x *PublishResponse) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // PublishStreamRequest is one record of a PublishStream.
@@ -1069,11 +1080,13 @@ const file_junction_bridge_v1_bridge_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
 	"\apayloadB\f\n" +
 	"\n" +
-	"_partition\"]\n" +
+	"_partition\"|\n" +
 	"\x0fPublishResponse\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
-	"\x06offset\x18\x03 \x01(\x03R\x06offset\"R\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"R\n" +
 	"\x14PublishStreamRequest\x12:\n" +
 	"\x06record\x18\x01 \x01(\v2\".junction.bridge.v1.PublishRequestR\x06record\"\xb0\x01\n" +
 	"\x15PublishStreamResponse\x12\x1a\n" +
