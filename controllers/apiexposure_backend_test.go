@@ -29,7 +29,7 @@ func TestApiExposureBackendWaitsForDependencies(t *testing.T) {
 	exposure := newExposure(ns)
 	attempts := int32(7)
 	exposure.Spec.Versions[0].Routes[0].Backend = &v1alpha1.Backend{
-		URL:     "http://payments."+ns+".svc:8080/payments",
+		URL:     "http://payments." + ns + ".svc:8080/payments",
 		Timeout: &metav1.Duration{Duration: 3 * time.Second},
 		Retry: &v1alpha1.RetryPolicy{MaxAttempts: &attempts, InitialBackoff: &metav1.Duration{Duration: 100 * time.Millisecond},
 			MaxRetryAfter: &metav1.Duration{Duration: 20 * time.Second}},
@@ -68,7 +68,7 @@ func TestApiExposureBackendWaitsForDependencies(t *testing.T) {
 	cfg, err := bridgeconfig.Parse([]byte(cm.Data[bridgeconfig.FileName]))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(cfg.Versions[0].Routes[0].Backend).To(Equal(&bridgeconfig.Backend{
-		URL: "http://payments."+ns+".svc:8080/payments", Method: "POST", Timeout: bridgeconfig.Duration(3 * time.Second),
+		URL: "http://payments." + ns + ".svc:8080/payments", Method: "POST", Timeout: bridgeconfig.Duration(3 * time.Second),
 		Retry: bridgeconfig.Retry{MaxAttempts: 7, InitialBackoff: bridgeconfig.Duration(100 * time.Millisecond),
 			MaxRetryAfter: bridgeconfig.Duration(20 * time.Second)},
 		DeadLetterTopic: ns + ".orders.dlq", PassHeaders: []string{"X-Tenant"}, Ordering: "perKey",
