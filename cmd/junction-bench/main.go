@@ -38,6 +38,8 @@ type options struct {
 	cases    string
 	clients  int
 
+	consumeRecords int
+
 	k8sAssets    string
 	topics       []int
 	syncPeriod   time.Duration
@@ -60,6 +62,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per case")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each case")
 	flag.IntVar(&o.clients, "clients", 64, "concurrent clients of the request-style cases")
+	flag.IntVar(&o.consumeRecords, "consume-records", 50000, "records pre-filled for the consumption cases, read again from the start until the window ends")
 	flag.StringVar(&o.cases, "cases", "all", "comma-separated case names (direct-firehose, direct-request, rest-one, rest-batch, grpc-unary, grpc-stream, operator), or all")
 	flag.StringVar(&o.k8sAssets, "k8s-assets", "bin/k8s", "kube-apiserver and etcd for the operator case (make envtest)")
 	topics := flag.String("topics", "1000,5000", "MessageTopics the operator case creates at once, one fresh API server per count")
@@ -171,6 +174,12 @@ type benchCase struct {
 type env struct {
 	o     options
 	kafka *kafkaEnv
+	// results are the rows measured so far, by case name (the half-load cases read their rate).
+	results map[string]*result
+	// consumeReady is set once the consumption cases' topic is filled.
+	consumeReady bool
+	// cleanup runs at the end of the run (topics to delete from a real broker).
+	cleanup []func()
 }
 
 func run(ctx context.Context, o options) error {
@@ -179,7 +188,12 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer k.stop()
-	e := &env{o: o, kafka: k}
+	e := &env{o: o, kafka: k, results: map[string]*result{}}
+	defer func() {
+		for _, f := range e.cleanup {
+			f()
+		}
+	}()
 	all := []benchCase{
 		{"direct-firehose", directFirehose},
 		{"direct-request", directRequest},
@@ -187,6 +201,9 @@ func run(ctx context.Context, o options) error {
 		{"rest-batch", restBatch},
 		{"grpc-unary", grpcUnary},
 		{"grpc-stream", grpcStream},
+		{"direct-consume", directConsume},
+		{"sse", sseConsume},
+		{"poll", pollConsume},
 	}
 	want := map[string]bool{}
 	for _, c := range strings.Split(o.cases, ",") {
@@ -209,6 +226,9 @@ func run(ctx context.Context, o options) error {
 		}
 		r.name = c.name
 		results = append(results, r)
+		if r.err == nil {
+			e.results[c.name] = r
+		}
 	}
 	var ops []*operatorResult
 	if want["all"] || want["operator"] {
