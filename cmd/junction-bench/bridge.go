@@ -48,6 +48,9 @@ type bridgeSpec struct {
 	name   string
 	routes []bridgeconfig.Route
 	args   []string
+	// started, when set, is called with the process id as soon as the process runs (before it
+	// is ready), for a case whose window opens at the bridge's start.
+	started func(pid int) error
 }
 
 // publishSpec is the bridge of the publish cases: one open route v1/bench on benchTopic.
@@ -99,6 +102,12 @@ func startBridge(ctx context.Context, e *env, spec bridgeSpec) (*bridgeProc, err
 		return nil, fmt.Errorf("starting %s: %w", e.o.bridge, err)
 	}
 	log.Close()
+	if spec.started != nil {
+		if err := spec.started(b.pid()); err != nil {
+			b.stop()
+			return nil, err
+		}
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://" + b.httpAddr + "/readyz")

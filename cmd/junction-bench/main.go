@@ -38,7 +38,10 @@ type options struct {
 	cases    string
 	clients  int
 
-	consumeRecords int
+	consumeRecords   int
+	deliveryRecords  int
+	deliveryOrdering string
+	deliveryBackoff  time.Duration
 
 	k8sAssets    string
 	topics       []int
@@ -62,14 +65,21 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per case")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each case")
 	flag.IntVar(&o.clients, "clients", 64, "concurrent clients of the request-style cases")
+	flag.IntVar(&o.deliveryRecords, "delivery-records", 20000, "records pre-filled for each delivery case, all delivered before the case ends")
+	flag.StringVar(&o.deliveryOrdering, "delivery-ordering", "perKey", "the delivery route's backend ordering (perKey or unordered)")
+	flag.DurationVar(&o.deliveryBackoff, "delivery-backoff", 10*time.Millisecond, "the delivery route's initial retry backoff (the product default is 200ms)")
 	flag.IntVar(&o.consumeRecords, "consume-records", 50000, "records pre-filled for the consumption cases, read again from the start until the window ends")
-	flag.StringVar(&o.cases, "cases", "all", "comma-separated case names (direct-firehose, direct-request, rest-one, rest-batch, grpc-unary, grpc-stream, operator), or all")
+	flag.StringVar(&o.cases, "cases", "all", "comma-separated case names (direct-firehose, direct-request, rest-one, rest-batch, grpc-unary, grpc-stream, direct-consume, sse, poll, delivery, delivery-fail10, operator), or all")
 	flag.StringVar(&o.k8sAssets, "k8s-assets", "bin/k8s", "kube-apiserver and etcd for the operator case (make envtest)")
 	topics := flag.String("topics", "1000,5000", "MessageTopics the operator case creates at once, one fresh API server per count")
 	flag.DurationVar(&o.syncPeriod, "sync-period", 30*time.Second, "the manager's full resync period in the operator case (production default 10m)")
 	flag.IntVar(&o.idlePeriods, "idle-periods", 3, "idle resync periods the operator case watches")
 	flag.DurationVar(&o.readyTimeout, "ready-timeout", 4*time.Minute, "how long the operator case waits for all topics to be Ready")
 	flag.Parse()
+	if o.deliveryOrdering != "perKey" && o.deliveryOrdering != "unordered" {
+		fmt.Fprintf(os.Stderr, "junction-bench: --delivery-ordering: %q is not perKey or unordered\n", o.deliveryOrdering)
+		os.Exit(2)
+	}
 	for _, t := range strings.Split(*topics, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(t))
 		if err != nil || n <= 0 {
@@ -204,6 +214,8 @@ func run(ctx context.Context, o options) error {
 		{"direct-consume", directConsume},
 		{"sse", sseConsume},
 		{"poll", pollConsume},
+		{"delivery", delivery(0)},
+		{"delivery-fail10", delivery(10)},
 	}
 	want := map[string]bool{}
 	for _, c := range strings.Split(o.cases, ",") {
