@@ -54,9 +54,12 @@ type bridgeSpec struct {
 }
 
 // publishSpec is the bridge of the publish cases: one open route v1/bench on benchTopic.
-func publishSpec() bridgeSpec {
+func publishSpec() bridgeSpec { return publishSpecOn(benchTopic) }
+
+// publishSpecOn is publishSpec with route v1/bench on topic.
+func publishSpecOn(topic string) bridgeSpec {
 	return bridgeSpec{routes: []bridgeconfig.Route{{
-		Name: "bench", Topic: benchTopic, Operations: []bridgeconfig.Operation{bridgeconfig.OperationPublish},
+		Name: "bench", Topic: topic, Operations: []bridgeconfig.Operation{bridgeconfig.OperationPublish},
 	}}}
 }
 

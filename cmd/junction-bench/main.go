@@ -69,7 +69,7 @@ func main() {
 	flag.StringVar(&o.deliveryOrdering, "delivery-ordering", "perKey", "the delivery route's backend ordering (perKey or unordered)")
 	flag.DurationVar(&o.deliveryBackoff, "delivery-backoff", 10*time.Millisecond, "the delivery route's initial retry backoff (the product default is 200ms)")
 	flag.IntVar(&o.consumeRecords, "consume-records", 50000, "records pre-filled for the consumption cases, read again from the start until the window ends")
-	flag.StringVar(&o.cases, "cases", "all", "comma-separated case names (direct-firehose, direct-request, rest-one, rest-batch, grpc-unary, grpc-stream, direct-consume, sse, poll, delivery, delivery-fail10, operator), or all")
+	flag.StringVar(&o.cases, "cases", "all", "comma-separated case names (direct-firehose, direct-request, rest-one, rest-batch, grpc-unary, grpc-stream, direct-half, rest-half, direct-half-rest, rest-half-rest, direct-consume, sse, poll, delivery, delivery-fail10, operator), or all")
 	flag.StringVar(&o.k8sAssets, "k8s-assets", "bin/k8s", "kube-apiserver and etcd for the operator case (make envtest)")
 	topics := flag.String("topics", "1000,5000", "MessageTopics the operator case creates at once, one fresh API server per count")
 	flag.DurationVar(&o.syncPeriod, "sync-period", 30*time.Second, "the manager's full resync period in the operator case (production default 10m)")
@@ -211,6 +211,10 @@ func run(ctx context.Context, o options) error {
 		{"rest-batch", restBatch},
 		{"grpc-unary", grpcUnary},
 		{"grpc-stream", grpcStream},
+		{"direct-half", halfLoad("direct-request", false)},
+		{"rest-half", halfLoad("direct-request", true)},
+		{"direct-half-rest", halfLoad("rest-one", false)},
+		{"rest-half-rest", halfLoad("rest-one", true)},
 		{"direct-consume", directConsume},
 		{"sse", sseConsume},
 		{"poll", pollConsume},

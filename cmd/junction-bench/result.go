@@ -153,6 +153,12 @@ func applyTargets(rs []*result) {
 		case "sse", "poll":
 			// The issue asks for the ratio against a direct consumer and sets no target.
 			r.target = ratio(r, "direct-consume", "rec/s", r.rate(), 0) + rssT(r)
+		case "direct-half", "direct-half-rest":
+			r.target = "baseline at the same rate"
+		case "rest-half":
+			r.target = added(r, by["direct-half"], "direct-half") + rssT(r)
+		case "rest-half-rest":
+			r.target = added(r, by["direct-half-rest"], "direct-half-rest") + rssT(r)
 		case "delivery":
 			r.target = ratio(r, "direct-consume", "rec/s", r.rate(), 0.80) + rssT(r)
 		case "delivery-fail10":
@@ -163,6 +169,24 @@ func applyTargets(rs []*result) {
 			r.target = ratio(r, "direct-request", "rec/s", r.rate(), 0) + rssT(r)
 		}
 	}
+}
+
+// added is the latency the bridge adds over the direct row at the same offered rate
+// (targets: ≤ +0.5 ms at p50, ≤ +3 ms at p99).
+func added(r, direct *result, base string) string {
+	if direct == nil {
+		return fmt.Sprintf("no %s row", base)
+	}
+	mark := func(d, limit time.Duration) string {
+		if d > limit {
+			return "MISSED"
+		}
+		return "met"
+	}
+	d50, d99 := r.pct(0.50)-direct.pct(0.50), r.pct(0.99)-direct.pct(0.99)
+	return fmt.Sprintf("added over %s: %+.2f ms p50 (≤ +0.5): %s, %+.2f ms p99 (≤ +3): %s",
+		base, float64(d50.Microseconds())/1000, mark(d50, 500*time.Microsecond),
+		float64(d99.Microseconds())/1000, mark(d99, 3*time.Millisecond))
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
