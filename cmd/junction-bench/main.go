@@ -42,6 +42,8 @@ type options struct {
 	deliveryRecords  int
 	deliveryOrdering string
 	deliveryBackoff  time.Duration
+	overloadInFlight int
+	overloadClients  int
 
 	k8sAssets    string
 	topics       []int
@@ -68,8 +70,10 @@ func main() {
 	flag.IntVar(&o.deliveryRecords, "delivery-records", 20000, "records pre-filled for each delivery case, all delivered before the case ends")
 	flag.StringVar(&o.deliveryOrdering, "delivery-ordering", "perKey", "the delivery route's backend ordering (perKey or unordered)")
 	flag.DurationVar(&o.deliveryBackoff, "delivery-backoff", 10*time.Millisecond, "the delivery route's initial retry backoff (the product default is 200ms)")
+	flag.IntVar(&o.overloadInFlight, "overload-max-in-flight", 32, "the overload case's bridge --max-in-flight")
+	flag.IntVar(&o.overloadClients, "overload-clients", 128, "keep-alive clients of the overload case, far beyond its in-flight limit")
 	flag.IntVar(&o.consumeRecords, "consume-records", 50000, "records pre-filled for the consumption cases, read again from the start until the window ends")
-	flag.StringVar(&o.cases, "cases", "all", "comma-separated case names (direct-firehose, direct-request, rest-one, rest-batch, grpc-unary, grpc-stream, direct-half, rest-half, direct-half-rest, rest-half-rest, direct-consume, sse, poll, delivery, delivery-fail10, operator), or all")
+	flag.StringVar(&o.cases, "cases", "all", "comma-separated case names (direct-firehose, direct-request, rest-one, rest-batch, grpc-unary, grpc-stream, direct-half, rest-half, direct-half-rest, rest-half-rest, overload, direct-consume, sse, poll, delivery, delivery-fail10, operator), or all")
 	flag.StringVar(&o.k8sAssets, "k8s-assets", "bin/k8s", "kube-apiserver and etcd for the operator case (make envtest)")
 	topics := flag.String("topics", "1000,5000", "MessageTopics the operator case creates at once, one fresh API server per count")
 	flag.DurationVar(&o.syncPeriod, "sync-period", 30*time.Second, "the manager's full resync period in the operator case (production default 10m)")
@@ -215,6 +219,7 @@ func run(ctx context.Context, o options) error {
 		{"rest-half", halfLoad("direct-request", true)},
 		{"direct-half-rest", halfLoad("rest-one", false)},
 		{"rest-half-rest", halfLoad("rest-one", true)},
+		{"overload", overload},
 		{"direct-consume", directConsume},
 		{"sse", sseConsume},
 		{"poll", pollConsume},

@@ -159,6 +159,16 @@ func applyTargets(rs []*result) {
 			r.target = added(r, by["direct-half"], "direct-half") + rssT(r)
 		case "rest-half-rest":
 			r.target = added(r, by["direct-half-rest"], "direct-half-rest") + rssT(r)
+		case "overload":
+			if len(r.lats) == 0 {
+				r.target = "no 503 answers: the in-flight limit was not reached"
+				break
+			}
+			mark := "met"
+			if r.pct(0.99) > 50*time.Millisecond {
+				mark = "MISSED"
+			}
+			r.target = fmt.Sprintf("503 answers p99 %s (≤ 50 ms): %s", ms(r.pct(0.99)), mark) + rssT(r)
 		case "delivery":
 			r.target = ratio(r, "direct-consume", "rec/s", r.rate(), 0.80) + rssT(r)
 		case "delivery-fail10":
