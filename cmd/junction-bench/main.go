@@ -49,6 +49,7 @@ type options struct {
 	topics       []int
 	syncPeriod   time.Duration
 	idlePeriods  int
+	newTopics    int
 	readyTimeout time.Duration
 }
 
@@ -78,6 +79,7 @@ func main() {
 	topics := flag.String("topics", "1000,5000", "MessageTopics the operator case creates at once, one fresh API server per count")
 	flag.DurationVar(&o.syncPeriod, "sync-period", 30*time.Second, "the manager's full resync period in the operator case (production default 10m)")
 	flag.IntVar(&o.idlePeriods, "idle-periods", 3, "idle resync periods the operator case watches")
+	flag.IntVar(&o.newTopics, "new-topics", 20, "MessageTopics the operator case creates one at a time over one sync period after the idle periods (0: none)")
 	flag.DurationVar(&o.readyTimeout, "ready-timeout", 4*time.Minute, "how long the operator case waits for all topics to be Ready")
 	flag.Parse()
 	if o.deliveryOrdering != "perKey" && o.deliveryOrdering != "unordered" {
@@ -255,9 +257,15 @@ func run(ctx context.Context, o options) error {
 	if want["all"] || want["operator"] {
 		for _, n := range o.topics {
 			fmt.Fprintf(os.Stderr, "%s: running operator (%d topics)\n", time.Now().UTC().Format(time.TimeOnly), n)
-			cctx, cancel := context.WithTimeout(ctx, o.readyTimeout+time.Duration(o.idlePeriods)*o.syncPeriod+2*time.Minute)
-			ops = append(ops, runOperatorChild(cctx, e, n))
+			cctx, cancel := context.WithTimeout(ctx, o.readyTimeout+time.Duration(o.idlePeriods+1)*o.syncPeriod+2*time.Minute)
+			op := runOperatorChild(cctx, e, n)
+			ops = append(ops, op)
 			cancel()
+			if len(op.newReady) > 0 {
+				results = append(results, &result{name: fmt.Sprintf("operator-new-topic-%d", n), proc: "manager (child process)",
+					noRate: true, lats: op.newReady, latUnit: "create→Ready", cpu: op.newCPU, rss: op.newRSS,
+					note: fmt.Sprintf("%d topics created one at a time over one %s sync period while %d existed", len(op.newReady), o.syncPeriod, n)})
+			}
 		}
 	}
 	applyTargets(results)
