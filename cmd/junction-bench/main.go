@@ -232,6 +232,15 @@ func run(ctx context.Context, o options) error {
 	for _, c := range strings.Split(o.cases, ",") {
 		want[strings.TrimSpace(c)] = true
 	}
+	known := map[string]bool{"all": true, "operator": true}
+	for _, c := range all {
+		known[c.name] = true
+	}
+	for c := range want {
+		if !known[c] {
+			return fmt.Errorf("--cases: no case %q", c)
+		}
+	}
 	start := time.Now()
 	var results []*result
 	for _, c := range all {
