@@ -127,7 +127,7 @@ func applyTargets(rs []*result) {
 		if r.rss > 64<<20 {
 			mark = "MISSED"
 		}
-		return fmt.Sprintf("; RSS %.0f/64 MiB: %s", float64(r.rss)/(1<<20), mark)
+		return fmt.Sprintf("; RSS %.1f/64 MiB: %s", float64(r.rss)/(1<<20), mark)
 	}
 	defer func() {
 		for _, r := range rs {
