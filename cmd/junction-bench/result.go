@@ -25,8 +25,9 @@ type result struct {
 	rss     int64   // peak RSS of proc during the case
 	failed  int64
 	target  string
-	note    string // what the row's columns do not say, appended to target
-	noRate  bool   // a latency-only row (operator): no throughput or per-record columns
+	note    string    // what the row's columns do not say, appended to target
+	noRate  bool      // a latency-only row (operator): no throughput or per-record columns
+	also    []*result // rows measured together with this one, printed before it
 	err     error
 }
 
