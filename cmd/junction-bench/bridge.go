@@ -42,18 +42,40 @@ func freePort() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func startBridge(ctx context.Context, e *env) (*bridgeProc, error) {
+// bridgeSpec is what a case needs of its bridge besides the defaults: its routes (all under
+// version v1), the exposure name (which scopes the dispatcher's consumer group) and extra flags.
+type bridgeSpec struct {
+	name   string
+	routes []bridgeconfig.Route
+	args   []string
+	// started, when set, is called with the process id as soon as the process runs (before it
+	// is ready), for a case whose window opens at the bridge's start.
+	started func(pid int) error
+}
+
+// publishSpec is the bridge of the publish cases: one open route v1/bench on benchTopic.
+func publishSpec() bridgeSpec { return publishSpecOn(benchTopic) }
+
+// publishSpecOn is publishSpec with route v1/bench on topic.
+func publishSpecOn(topic string) bridgeSpec {
+	return bridgeSpec{routes: []bridgeconfig.Route{{
+		Name: "bench", Topic: topic, Operations: []bridgeconfig.Operation{bridgeconfig.OperationPublish},
+	}}}
+}
+
+func startBridge(ctx context.Context, e *env, spec bridgeSpec) (*bridgeProc, error) {
 	dir, err := os.MkdirTemp("", "junction-bench-")
 	if err != nil {
 		return nil, err
 	}
+	if spec.name == "" {
+		spec.name = "bench"
+	}
 	cfg := bridgeconfig.Config{
-		Namespace: "bench", Name: "bench",
+		Namespace: "bench", Name: spec.name,
 		Kafka:    bridgeconfig.Kafka{BootstrapServers: []string{e.kafka.addr}, ClientID: "junction-bench-bridge"},
 		HTTPPort: 8080, GRPCPort: 9090,
-		Versions: []bridgeconfig.Version{{Name: "v1", Routes: []bridgeconfig.Route{{
-			Name: "bench", Topic: benchTopic, Operations: []bridgeconfig.Operation{bridgeconfig.OperationPublish},
-		}}}},
+		Versions: []bridgeconfig.Version{{Name: "v1", Routes: spec.routes}},
 	}
 	data, err := cfg.Marshal()
 	if err != nil {
@@ -74,7 +96,8 @@ func startBridge(ctx context.Context, e *env) (*bridgeProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.cmd = exec.Command(e.o.bridge, "--config", path, "--http-addr", b.httpAddr, "--grpc-addr", b.grpcAddr)
+	args := append([]string{"--config", path, "--http-addr", b.httpAddr, "--grpc-addr", b.grpcAddr}, spec.args...)
+	b.cmd = exec.Command(e.o.bridge, args...)
 	// The access log goes to a file: writing it is part of the bridge's cost, reading it is not ours.
 	b.cmd.Stdout, b.cmd.Stderr = log, log
 	if err := b.cmd.Start(); err != nil {
@@ -82,6 +105,12 @@ func startBridge(ctx context.Context, e *env) (*bridgeProc, error) {
 		return nil, fmt.Errorf("starting %s: %w", e.o.bridge, err)
 	}
 	log.Close()
+	if spec.started != nil {
+		if err := spec.started(b.pid()); err != nil {
+			b.stop()
+			return nil, err
+		}
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://" + b.httpAddr + "/readyz")
@@ -134,9 +163,14 @@ func post(c *http.Client, url, contentType string, body []byte) error {
 	return nil
 }
 
-// withBridge starts a fresh bridge (so its peak RSS is this case's), runs f, stops it.
+// withBridge starts a fresh publish bridge (so its peak RSS is this case's), runs f, stops it.
 func withBridge(ctx context.Context, e *env, f func(b *bridgeProc) (*result, error)) (*result, error) {
-	b, err := startBridge(ctx, e)
+	return withBridgeSpec(ctx, e, publishSpec(), f)
+}
+
+// withBridgeSpec is withBridge for a bridge described by spec.
+func withBridgeSpec(ctx context.Context, e *env, spec bridgeSpec, f func(b *bridgeProc) (*result, error)) (*result, error) {
+	b, err := startBridge(ctx, e, spec)
 	if err != nil {
 		return nil, err
 	}

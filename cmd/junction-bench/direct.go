@@ -141,9 +141,26 @@ func directFirehose(ctx context.Context, e *env) (*result, error) {
 
 // directRequest is e.o.clients goroutines each producing one record and waiting for its ack.
 func directRequest(ctx context.Context, e *env) (*result, error) {
-	p, err := newProducer(e.kafka.addr)
+	op, closeProducer, err := requestProducer(e.kafka.addr, benchTopic)
 	if err != nil {
 		return nil, err
+	}
+	defer closeProducer()
+	r, err := closedLoop(ctx, e, os.Getpid(), e.o.clients, 1, op)
+	if err != nil {
+		return nil, err
+	}
+	r.proc, r.latUnit = "bench (sarama)", "record (send→ack)"
+	r.bytes = r.records * recordBytes
+	return r, nil
+}
+
+// requestProducer is a producer whose op sends one record of payload() to topic and waits for
+// its ack, safe for concurrent use until closeProducer.
+func requestProducer(addr, topic string) (op func(context.Context) error, closeProducer func(), err error) {
+	p, err := newProducer(addr)
+	if err != nil {
+		return nil, nil, err
 	}
 	value := payload()
 	done := make(chan struct{})
@@ -167,11 +184,10 @@ func directRequest(ctx context.Context, e *env) (*result, error) {
 			}
 		}
 	}()
-	defer func() { p.AsyncClose(); <-done }()
-	op := func(ctx context.Context) error {
+	op = func(ctx context.Context) error {
 		s := &sent{at: time.Now(), reply: make(chan error, 1)}
 		select {
-		case p.Input() <- &sarama.ProducerMessage{Topic: benchTopic, Value: sarama.ByteEncoder(value), Metadata: s}:
+		case p.Input() <- &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(value), Metadata: s}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -182,13 +198,7 @@ func directRequest(ctx context.Context, e *env) (*result, error) {
 			return ctx.Err()
 		}
 	}
-	r, err := closedLoop(ctx, e, os.Getpid(), e.o.clients, 1, op)
-	if err != nil {
-		return nil, err
-	}
-	r.proc, r.latUnit = "bench (sarama)", "record (send→ack)"
-	r.bytes = r.records * int64(len(value))
-	return r, nil
+	return op, func() { p.AsyncClose(); <-done }, nil
 }
 
 // closedLoop runs workers that each repeat op (worth perOp records) until the window ends: a

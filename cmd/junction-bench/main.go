@@ -38,10 +38,18 @@ type options struct {
 	cases    string
 	clients  int
 
+	consumeRecords   int
+	deliveryRecords  int
+	deliveryOrdering string
+	deliveryBackoff  time.Duration
+	overloadInFlight int
+	overloadClients  int
+
 	k8sAssets    string
 	topics       []int
 	syncPeriod   time.Duration
 	idlePeriods  int
+	newTopics    int
 	readyTimeout time.Duration
 }
 
@@ -60,13 +68,24 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per case")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each case")
 	flag.IntVar(&o.clients, "clients", 64, "concurrent clients of the request-style cases")
-	flag.StringVar(&o.cases, "cases", "all", "comma-separated case names (direct-firehose, direct-request, rest-one, rest-batch, grpc-unary, grpc-stream, operator), or all")
+	flag.IntVar(&o.deliveryRecords, "delivery-records", 20000, "records pre-filled for each delivery case, all delivered before the case ends")
+	flag.StringVar(&o.deliveryOrdering, "delivery-ordering", "perKey", "the delivery route's backend ordering (perKey or unordered)")
+	flag.DurationVar(&o.deliveryBackoff, "delivery-backoff", 10*time.Millisecond, "the delivery route's initial retry backoff (the product default is 200ms)")
+	flag.IntVar(&o.overloadInFlight, "overload-max-in-flight", 32, "the overload case's bridge --max-in-flight")
+	flag.IntVar(&o.overloadClients, "overload-clients", 128, "keep-alive clients of the overload case, far beyond its in-flight limit")
+	flag.IntVar(&o.consumeRecords, "consume-records", 50000, "records pre-filled for the consumption cases, read again from the start until the window ends")
+	flag.StringVar(&o.cases, "cases", "all", "comma-separated case names (direct-firehose, direct-request, rest-one, rest-batch, grpc-unary, grpc-stream, rest-half (with direct-half), rest-half-rest (with direct-half-rest), overload, direct-consume, sse, poll, delivery, delivery-fail10, operator), or all")
 	flag.StringVar(&o.k8sAssets, "k8s-assets", "bin/k8s", "kube-apiserver and etcd for the operator case (make envtest)")
 	topics := flag.String("topics", "1000,5000", "MessageTopics the operator case creates at once, one fresh API server per count")
 	flag.DurationVar(&o.syncPeriod, "sync-period", 30*time.Second, "the manager's full resync period in the operator case (production default 10m)")
 	flag.IntVar(&o.idlePeriods, "idle-periods", 3, "idle resync periods the operator case watches")
+	flag.IntVar(&o.newTopics, "new-topics", 20, "MessageTopics the operator case creates one at a time over one sync period after the idle periods (0: none)")
 	flag.DurationVar(&o.readyTimeout, "ready-timeout", 4*time.Minute, "how long the operator case waits for all topics to be Ready")
 	flag.Parse()
+	if o.deliveryOrdering != "perKey" && o.deliveryOrdering != "unordered" {
+		fmt.Fprintf(os.Stderr, "junction-bench: --delivery-ordering: %q is not perKey or unordered\n", o.deliveryOrdering)
+		os.Exit(2)
+	}
 	for _, t := range strings.Split(*topics, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(t))
 		if err != nil || n <= 0 {
@@ -171,6 +190,12 @@ type benchCase struct {
 type env struct {
 	o     options
 	kafka *kafkaEnv
+	// results are the rows measured so far, by case name (the half-load cases read their rate).
+	results map[string]*result
+	// consumeReady is set once the consumption cases' topic is filled.
+	consumeReady bool
+	// cleanup runs at the end of the run (topics to delete from a real broker).
+	cleanup []func()
 }
 
 func run(ctx context.Context, o options) error {
@@ -179,7 +204,12 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer k.stop()
-	e := &env{o: o, kafka: k}
+	e := &env{o: o, kafka: k, results: map[string]*result{}}
+	defer func() {
+		for _, f := range e.cleanup {
+			f()
+		}
+	}()
 	all := []benchCase{
 		{"direct-firehose", directFirehose},
 		{"direct-request", directRequest},
@@ -187,10 +217,27 @@ func run(ctx context.Context, o options) error {
 		{"rest-batch", restBatch},
 		{"grpc-unary", grpcUnary},
 		{"grpc-stream", grpcStream},
+		{"rest-half", halfLoad("direct-request", "direct-half")},
+		{"rest-half-rest", halfLoad("rest-one", "direct-half-rest")},
+		{"overload", overload},
+		{"direct-consume", directConsume},
+		{"sse", sseConsume},
+		{"poll", pollConsume},
+		{"delivery", delivery(0)},
+		{"delivery-fail10", delivery(10)},
 	}
 	want := map[string]bool{}
 	for _, c := range strings.Split(o.cases, ",") {
 		want[strings.TrimSpace(c)] = true
+	}
+	known := map[string]bool{"all": true, "operator": true}
+	for _, c := range all {
+		known[c.name] = true
+	}
+	for c := range want {
+		if !known[c] {
+			return fmt.Errorf("--cases: no case %q", c)
+		}
 	}
 	start := time.Now()
 	var results []*result
@@ -208,15 +255,29 @@ func run(ctx context.Context, o options) error {
 			r = &result{name: c.name, err: err}
 		}
 		r.name = c.name
+		// Rows measured together with this one come first (the half-load baselines).
+		for _, a := range r.also {
+			results = append(results, a)
+			e.results[a.name] = a
+		}
 		results = append(results, r)
+		if r.err == nil {
+			e.results[c.name] = r
+		}
 	}
 	var ops []*operatorResult
 	if want["all"] || want["operator"] {
 		for _, n := range o.topics {
 			fmt.Fprintf(os.Stderr, "%s: running operator (%d topics)\n", time.Now().UTC().Format(time.TimeOnly), n)
-			cctx, cancel := context.WithTimeout(ctx, o.readyTimeout+time.Duration(o.idlePeriods)*o.syncPeriod+2*time.Minute)
-			ops = append(ops, runOperatorChild(cctx, e, n))
+			cctx, cancel := context.WithTimeout(ctx, o.readyTimeout+time.Duration(o.idlePeriods+1)*o.syncPeriod+2*time.Minute)
+			op := runOperatorChild(cctx, e, n)
+			ops = append(ops, op)
 			cancel()
+			if len(op.newReady) > 0 {
+				results = append(results, &result{name: fmt.Sprintf("operator-new-topic-%d", n), proc: "manager (child process)",
+					noRate: true, lats: op.newReady, latUnit: "create→Ready", cpu: op.newCPU, rss: op.newRSS,
+					note: fmt.Sprintf("%d topics created one at a time over one %s sync period while %d existed", len(op.newReady), o.syncPeriod, n)})
+			}
 		}
 	}
 	applyTargets(results)

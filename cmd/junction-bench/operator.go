@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -113,11 +115,17 @@ func diff[V int64 | float64](a, b map[string]V) string {
 	return strings.Join(parts, ", ")
 }
 
-// operatorResult is the operator case's own report (it does not fit the data-plane table).
+// operatorResult is the operator case's own report (it does not fit the data-plane table),
+// and the new-topic samples that do.
 type operatorResult struct {
 	topics int
 	lines  []string
 	err    error
+	// newReady are create→Ready times of the topics created one at a time after the idle
+	// periods; newRSS and newCPU are the manager's peak RSS and CPU-seconds meanwhile.
+	newReady []time.Duration
+	newRSS   int64
+	newCPU   float64
 }
 
 func (o *operatorResult) add(format string, args ...any) {
@@ -306,7 +314,86 @@ func runOperator(ctx context.Context, e *env, n int) (res *operatorResult) {
 		res.add("idle resync period %d of %d (%s, %d topics): API %s; Kafka admin %s; writes API %d + Kafka %.0f (zero: %s); %.2f CPU-s; peak RSS %.0f MiB",
 			p, e.o.idlePeriods, sync, n, diff(a0, a1), diff(k0, k1), w, kw, mark, c1-c0, float64(rss)/(1<<20))
 	}
+	if e.o.newTopics > 0 {
+		newTopicsDuringResync(ctx, e, c, ns, prefix, n, res)
+	}
 	return res
+}
+
+// newTopicsDuringResync creates e.o.newTopics MessageTopics one at a time, evenly spread over
+// one sync period, so that some land while the manager resyncs all n existing topics, and
+// measures each one's time from create to Ready (polled every 20 ms).
+func newTopicsDuringResync(ctx context.Context, e *env, c client.Client, ns, prefix string, n int, res *operatorResult) {
+	k := e.o.newTopics
+	every := e.o.syncPeriod / time.Duration(k)
+	_ = resetPeakRSS(os.Getpid())
+	cpu0, _ := cpuSeconds(os.Getpid())
+	var (
+		wg       gosync.WaitGroup
+		mu       gosync.Mutex
+		lats     []time.Duration
+		notReady int
+		firstErr error
+	)
+	for i := range k {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(every):
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		t := &v1alpha1.MessageTopic{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%snew-%02d", prefix, i), Namespace: ns},
+			Spec: v1alpha1.MessageTopicSpec{BrokerRef: v1alpha1.LocalObjectReference{Name: "kafka"}, Partitions: 1, ReplicationFactor: 1}}
+		start := time.Now()
+		if err := c.Create(ctx, t); err != nil {
+			mu.Lock()
+			firstErr = cmp.Or(firstErr, err)
+			notReady++
+			mu.Unlock()
+			continue
+		}
+		wg.Go(func() {
+			deadline := start.Add(30 * time.Second)
+			for ctx.Err() == nil && time.Now().Before(deadline) {
+				var got v1alpha1.MessageTopic
+				if err := c.Get(ctx, client.ObjectKeyFromObject(t), &got); err == nil {
+					if meta.IsStatusConditionTrue(got.Status.Conditions, "Ready") && got.Status.ObservedGeneration == got.Generation {
+						mu.Lock()
+						lats = append(lats, time.Since(start))
+						mu.Unlock()
+						return
+					}
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			mu.Lock()
+			notReady++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	cpu1, _ := cpuSeconds(os.Getpid())
+	res.newRSS, _ = peakRSS(os.Getpid())
+	res.newCPU = cpu1 - cpu0
+	res.newReady = lats
+	sorted := slices.Clone(lats)
+	slices.Sort(sorted)
+	line := fmt.Sprintf("%d new MessageTopics, one every %s over one sync period after the idle periods (%d topics resynced): %d Ready",
+		k, every.Round(time.Millisecond), n, len(lats))
+	if len(sorted) > 0 {
+		line += fmt.Sprintf(", create→Ready p50 %s, p99 %s, max %s", sorted[len(sorted)/2].Round(time.Millisecond),
+			sorted[int(0.99*float64(len(sorted)-1))].Round(time.Millisecond), sorted[len(sorted)-1].Round(time.Millisecond))
+	}
+	if notReady > 0 {
+		line += fmt.Sprintf("; %d not Ready within 30 s", notReady)
+	}
+	if firstErr != nil {
+		line += fmt.Sprintf(" (first error: %v)", firstErr)
+	}
+	res.add("%s", line)
 }
 
 func kafkaWriteAPIs() []string { return kafka.WriteAPIs() }
@@ -344,13 +431,24 @@ func runOperatorChild(ctx context.Context, e *env, n int) *operatorResult {
 	}
 	cmd := exec.CommandContext(ctx, self, "operator-child",
 		"--kafka-addr", e.kafka.addr, "--topics", strconv.Itoa(n), "--sync-period", e.o.syncPeriod.String(),
-		"--idle-periods", strconv.Itoa(e.o.idlePeriods), "--ready-timeout", e.o.readyTimeout.String(), "--k8s-assets", e.o.k8sAssets)
+		"--idle-periods", strconv.Itoa(e.o.idlePeriods), "--new-topics", strconv.Itoa(e.o.newTopics), "--ready-timeout", e.o.readyTimeout.String(), "--k8s-assets", e.o.k8sAssets)
 	cmd.Stderr = os.Stderr
 	cmd.WaitDelay = 30 * time.Second
 	out, err := cmd.Output()
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		if v, ok := strings.CutPrefix(l, "LINE "); ok {
 			res.lines = append(res.lines, v)
+		} else if v, ok := strings.CutPrefix(l, "NEWREADY "); ok {
+			f := strings.Fields(v)
+			if len(f) == 3 {
+				res.newRSS, _ = strconv.ParseInt(f[0], 10, 64)
+				res.newCPU, _ = strconv.ParseFloat(f[1], 64)
+				for _, us := range strings.Split(f[2], ",") {
+					if x, err := strconv.ParseInt(us, 10, 64); err == nil {
+						res.newReady = append(res.newReady, time.Duration(x)*time.Microsecond)
+					}
+				}
+			}
 		} else if v, ok := strings.CutPrefix(l, "ERROR "); ok {
 			res.err = errors.New(v)
 		}
@@ -370,12 +468,20 @@ func operatorChild(args []string) {
 	fs.IntVar(&o.idlePeriods, "idle-periods", 3, "")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 4*time.Minute, "")
 	fs.StringVar(&o.k8sAssets, "k8s-assets", "bin/k8s", "")
+	fs.IntVar(&o.newTopics, "new-topics", 20, "")
 	_ = fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res := runOperator(ctx, &env{o: o, kafka: &kafkaEnv{addr: *addr}}, *n)
 	for _, l := range res.lines {
 		fmt.Println("LINE " + l)
+	}
+	if len(res.newReady) > 0 {
+		ms := make([]string, len(res.newReady))
+		for i, d := range res.newReady {
+			ms[i] = strconv.FormatInt(d.Microseconds(), 10)
+		}
+		fmt.Printf("NEWREADY %d %f %s\n", res.newRSS, res.newCPU, strings.Join(ms, ","))
 	}
 	if res.err != nil {
 		fmt.Println("ERROR " + res.err.Error())
