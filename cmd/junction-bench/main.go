@@ -38,12 +38,13 @@ type options struct {
 	cases    string
 	clients  int
 
-	consumeRecords   int
-	deliveryRecords  int
-	deliveryOrdering string
-	deliveryBackoff  time.Duration
-	overloadInFlight int
-	overloadClients  int
+	consumeRecords      int
+	deliveryRecords     int
+	deliveryOrdering    string
+	deliveryConcurrency int
+	deliveryBackoff     time.Duration
+	overloadInFlight    int
+	overloadClients     int
 
 	k8sAssets    string
 	topics       []int
@@ -70,6 +71,7 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 64, "concurrent clients of the request-style cases")
 	flag.IntVar(&o.deliveryRecords, "delivery-records", 20000, "records pre-filled for each delivery case, all delivered before the case ends")
 	flag.StringVar(&o.deliveryOrdering, "delivery-ordering", "perKey", "the delivery route's backend ordering (perKey or unordered)")
+	flag.IntVar(&o.deliveryConcurrency, "delivery-concurrency", 64, "deliveries in flight for an unordered delivery route (backend maxConcurrency)")
 	flag.DurationVar(&o.deliveryBackoff, "delivery-backoff", 10*time.Millisecond, "the delivery route's initial retry backoff (the product default is 200ms)")
 	flag.IntVar(&o.overloadInFlight, "overload-max-in-flight", 32, "the overload case's bridge --max-in-flight")
 	flag.IntVar(&o.overloadClients, "overload-clients", 128, "keep-alive clients of the overload case, far beyond its in-flight limit")
@@ -223,8 +225,10 @@ func run(ctx context.Context, o options) error {
 		{"direct-consume", directConsume},
 		{"sse", sseConsume},
 		{"poll", pollConsume},
-		{"delivery", delivery(0)},
-		{"delivery-fail10", delivery(10)},
+		{"direct-deliver", directDeliver},
+		{"delivery", delivery(0, "")},
+		{"delivery-unordered", delivery(0, "unordered")},
+		{"delivery-fail10", delivery(10, "")},
 	}
 	want := map[string]bool{}
 	for _, c := range strings.Split(o.cases, ",") {

@@ -107,9 +107,11 @@ func newDispatcher(cfg *bridgeconfig.Config, rt *route, p kafka.Producer, log *s
 	d := &dispatcher{cfg: cfg, rt: rt, backend: b, producer: p, metrics: m, workers: map[int32]*partWorker{},
 		resume: map[int32]map[int64]attemptState{}, log: log.With("dispatcher", rt.version+"/"+rt.cfg.Name)}
 	d.deliver = newDeliverer(cfg, rt, b)
-	d.commits = newCommitter(rt.cfg.Topic, d.log)
 	if b.Ordering == "unordered" {
 		d.slots = make(chan struct{}, b.MaxConcurrency)
+		d.commits = newCommitter(rt.cfg.Topic, d.log, 50*time.Millisecond)
+	} else {
+		d.commits = newCommitter(rt.cfg.Topic, d.log, 0)
 	}
 	return d
 }

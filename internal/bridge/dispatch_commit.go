@@ -29,6 +29,10 @@ type committer struct {
 	topic string
 	log   *slog.Logger
 	kick  chan struct{}
+	// linger is how long a commit waits after the first change to gather more: 0 for perKey,
+	// whose workers wait on each commit; a little for unordered, whose commits only bound what
+	// a crash repeats.
+	linger time.Duration
 
 	mu    sync.Mutex
 	parts map[int32]*commitState
@@ -42,8 +46,8 @@ type commitState struct {
 	changed chan struct{}
 }
 
-func newCommitter(topic string, log *slog.Logger) *committer {
-	return &committer{topic: topic, log: log, kick: make(chan struct{}, 1), parts: map[int32]*commitState{}}
+func newCommitter(topic string, log *slog.Logger, linger time.Duration) *committer {
+	return &committer{topic: topic, log: log, linger: linger, kick: make(chan struct{}, 1), parts: map[int32]*commitState{}}
 }
 
 // track starts tracking an assigned partition.
@@ -123,6 +127,13 @@ func (c *committer) loop(ctx context.Context, cl *kgo.Client) {
 		case <-ctx.Done():
 			return
 		case <-c.kick:
+		}
+		if c.linger > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(c.linger):
+			}
 		}
 		if err := c.commit(ctx, cl, nil); err != nil {
 			if ctx.Err() != nil {

@@ -34,7 +34,9 @@ func newDeliverer(cfg *bridgeconfig.Config, rt *route, b bridgeconfig.Backend) *
 	return &deliverer{
 		client: &http.Client{Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: 32,
+			// Every delivery in flight keeps its connection: fewer idle slots would close and
+			// redial connections under load.
+			MaxIdleConnsPerHost: int(max(b.MaxConcurrency, 32)),
 			IdleConnTimeout:     90 * time.Second,
 		}},
 		backend: b,
