@@ -33,7 +33,7 @@ func newDeliverer(cfg *bridgeconfig.Config, rt *route, b bridgeconfig.Backend) *
 	}
 	return &deliverer{
 		client: &http.Client{Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			// Every delivery in flight keeps its connection: fewer idle slots would close and
 			// redial connections under load.
 			MaxIdleConnsPerHost: int(max(b.MaxConcurrency, 32)),
