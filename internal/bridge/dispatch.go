@@ -119,32 +119,20 @@ func newDispatcher(cfg *bridgeconfig.Config, rt *route, p kafka.Producer, log *s
 // run consumes until ctx ends, then stops the workers (each finishes its current attempts),
 // commits what was settled and leaves the group.
 func (d *dispatcher) run(ctx context.Context) {
-	var cl *kgo.Client
-	backoff := 250 * time.Millisecond
-	for {
-		var err error
-		cl, err = newConsumerClient(d.cfg.Kafka,
-			kgo.ConsumerGroup(dispatchGroup(d.cfg, d.rt)),
-			kgo.ConsumeTopics(d.rt.cfg.Topic),
-			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-			kgo.DisableAutoCommit(),
-			kgo.FetchMaxWait(time.Second),
-			kgo.FetchMaxBytes(int32(min(d.rt.cfg.MessageLimit()*4, 16<<20))),
-			kgo.OnPartitionsAssigned(d.assigned),
-			kgo.OnPartitionsRevoked(d.revoked),
-			kgo.OnPartitionsLost(d.lost),
-			kgo.OnOffsetsFetched(d.offsetsFetched),
-		)
-		if err == nil {
-			break
-		}
-		d.log.Warn("dispatcher cannot create its Kafka client, retrying", "error", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 10*time.Second)
+	cl := dialConsumer(ctx, d.log, "dispatcher", d.cfg.Kafka,
+		kgo.ConsumerGroup(dispatchGroup(d.cfg, d.rt)),
+		kgo.ConsumeTopics(d.rt.cfg.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.FetchMaxWait(time.Second),
+		kgo.FetchMaxBytes(int32(min(d.rt.cfg.MessageLimit()*4, 16<<20))),
+		kgo.OnPartitionsAssigned(d.assigned),
+		kgo.OnPartitionsRevoked(d.revoked),
+		kgo.OnPartitionsLost(d.lost),
+		kgo.OnOffsetsFetched(d.offsetsFetched),
+	)
+	if cl == nil {
+		return
 	}
 	d.log.Info("dispatcher started", "topic", d.rt.cfg.Topic, "group", dispatchGroup(d.cfg, d.rt), "backend", d.backend.URL,
 		"ordering", d.backend.Ordering)

@@ -128,22 +128,16 @@ func (c *committer) loop(ctx context.Context, cl *kgo.Client) {
 			return
 		case <-c.kick:
 		}
-		if c.linger > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(c.linger):
-			}
+		if c.linger > 0 && !sleepCtx(ctx, c.linger) {
+			return
 		}
 		if err := c.commit(ctx, cl, nil); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			c.log.Warn("dispatcher offset commit failed, retrying", "error", err, "in", wait)
-			select {
-			case <-ctx.Done():
+			if !sleepCtx(ctx, wait) {
 				return
-			case <-time.After(wait):
 			}
 			wait = min(2*wait, 5*time.Second)
 			select {

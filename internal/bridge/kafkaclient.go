@@ -1,8 +1,10 @@
 package bridge
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -90,4 +92,34 @@ func newConsumerClient(k bridgeconfig.Kafka, opts ...kgo.Opt) (*kgo.Client, erro
 		base = append(base, kgo.SASL(m))
 	}
 	return kgo.NewClient(append(base, opts...)...)
+}
+
+// dialConsumer creates a consumer client for a long-running reader, retrying with backoff
+// (250ms doubling to 10s) while the configuration cannot be used yet (a mounted certificate
+// not there yet, say). It returns nil when ctx ends first.
+func dialConsumer(ctx context.Context, log *slog.Logger, who string, k bridgeconfig.Kafka, opts ...kgo.Opt) *kgo.Client {
+	backoff := 250 * time.Millisecond
+	for {
+		cl, err := newConsumerClient(k, opts...)
+		if err == nil {
+			return cl
+		}
+		log.Warn(who+" cannot create its Kafka client, retrying", "error", err, "in", backoff)
+		if !sleepCtx(ctx, backoff) {
+			return nil
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// sleepCtx waits d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

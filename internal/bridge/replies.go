@@ -284,22 +284,10 @@ func newReplyReader(cfg *bridgeconfig.Config, log *slog.Logger) *replyReader {
 
 // run reads the reply topics from their start until ctx ends.
 func (r *replyReader) run(ctx context.Context) {
-	backoff := 250 * time.Millisecond
-	var cl *kgo.Client
-	for {
-		var err error
-		cl, err = newConsumerClient(r.kcfg, kgo.ConsumeTopics(r.topics...),
-			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
-		if err == nil {
-			break
-		}
-		r.log.Warn("reply reader cannot create its Kafka client, retrying", "error", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 10*time.Second)
+	cl := dialConsumer(ctx, r.log, "reply reader", r.kcfg, kgo.ConsumeTopics(r.topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
+	if cl == nil {
+		return
 	}
 	defer cl.Close()
 	r.mu.Lock()
