@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"mime"
@@ -51,6 +52,9 @@ type Message struct {
 	Partition *int32
 	// TraceParent is the request's W3C traceparent; invalid values are dropped.
 	TraceParent string
+	// wellFormed says Body was already checked to be one JSON value (a batch's values are,
+	// by decoding the batch), so a route without a schema need not scan it again.
+	wellFormed bool
 }
 
 // Limits bound the work one bridge process accepts at once.
@@ -371,7 +375,10 @@ func (rt *route) record(m Message, at string) (kafka.Record, error) {
 	if m.Partition != nil && *m.Partition < 0 {
 		return kafka.Record{}, newError(KindInvalidPartition, "partition%s is %d; partitions start at 0", where(at), *m.Partition)
 	}
-	if mt == contentTypeJSON {
+	if mt == contentTypeJSON && (rt.schema != nil || (!m.wellFormed && !json.Valid(m.Body))) {
+		// Without a schema only well-formedness matters: json.Valid checks it in one pass
+		// without building the value; Decode runs when there is a value to validate or an
+		// error to describe.
 		v, err := schema.Decode(m.Body)
 		if err != nil {
 			return kafka.Record{}, newError(KindMalformed, "%v", err)

@@ -347,6 +347,60 @@ type batchRecord struct {
 	Value     json.RawMessage   `json:"value"`
 	Headers   map[string]string `json:"headers"`
 	Partition *int32            `json:"partition"`
+	// err is why this record could not be decoded (decodeBatchByRecord only).
+	err *Error
+}
+
+// decodeBatch decodes a batch envelope {"records":[...]} in one pass. It reports false for
+// anything but the plain shape (an error, another key, "records" twice, trailing data), and
+// the caller then decodes with decodeBatchByRecord, which finds the same records or names
+// each error precisely. A nil slice means the envelope has no "records" (or it is null).
+func decodeBatch(body []byte) ([]batchRecord, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, false
+	}
+	var brs []batchRecord
+	seen := false
+	for dec.More() {
+		t, err := dec.Token()
+		if k, _ := t.(string); err != nil || k != "records" || seen {
+			return nil, false
+		}
+		seen = true
+		if err := dec.Decode(&brs); err != nil {
+			return nil, false
+		}
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, false
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, false
+	}
+	return brs, true
+}
+
+// decodeBatchByRecord decodes the envelope, then each record on its own: an envelope error
+// is returned, a record's error is kept on that record.
+func decodeBatchByRecord(body []byte) ([]batchRecord, error) {
+	var env struct {
+		Records []json.RawMessage `json:"records"`
+	}
+	if err := decodeStrict(body, &env, ""); err != nil {
+		return nil, err
+	}
+	if env.Records == nil {
+		return nil, nil
+	}
+	brs := make([]batchRecord, len(env.Records))
+	for i, raw := range env.Records {
+		if err := decodeStrict(raw, &brs[i], "/records/"+strconv.Itoa(i)); err != nil {
+			brs[i] = batchRecord{err: asError(err)}
+		}
+	}
+	return brs, nil
 }
 
 // decodeStrict decodes exactly one JSON value into v, naming unknown fields.
@@ -369,35 +423,39 @@ func decodeStrict(data []byte, v any, at string) error {
 // publishBatch validates every record before producing any, so a refused batch moves no
 // offsets; then it produces all in order and reports each record's outcome.
 func (s *restServer) publishBatch(w http.ResponseWriter, r *http.Request, rt *route, body []byte) {
-	var env struct {
-		Records []json.RawMessage `json:"records"`
+	brs, ok := decodeBatch(body)
+	if !ok {
+		// Something is wrong or unusual in the batch: decode it again record by record, so
+		// every error names the record it is about.
+		var err error
+		if brs, err = decodeBatchByRecord(body); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
-	if err := decodeStrict(body, &env, ""); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if env.Records == nil {
+	if brs == nil {
 		s.fail(w, r, newError(KindMalformed, `the batch needs a "records" array`))
 		return
 	}
-	if n := len(env.Records); n == 0 || n > MaxBatchRecords {
+	if n := len(brs); n == 0 || n > MaxBatchRecords {
 		s.fail(w, r, newError(KindMalformed, "a batch holds 1 to %d records, got %d", MaxBatchRecords, n))
 		return
 	}
-	recs := make([]kafka.Record, len(env.Records))
+	recs := make([]kafka.Record, len(brs))
 	var errs []*Error
-	at := func(i int) string { return fmt.Sprintf("/records/%d", i) }
-	for i, raw := range env.Records {
-		var br batchRecord
-		if err := decodeStrict(raw, &br, at(i)); err != nil {
-			errs = append(errs, asError(err))
+	at := func(i int) string { return "/records/" + strconv.Itoa(i) }
+	traceParent := r.Header.Get("traceparent")
+	for i, br := range brs {
+		if br.err != nil {
+			errs = append(errs, br.err)
 			continue
 		}
 		if len(br.Value) == 0 {
 			errs = append(errs, newError(KindMalformed, "%s/value is required", at(i)))
 			continue
 		}
-		m := Message{ContentType: contentTypeJSON, Body: br.Value, Headers: br.Headers, Partition: br.Partition, TraceParent: r.Header.Get("traceparent")}
+		// Decoding the batch scanned every value, so each is one well-formed JSON value.
+		m := Message{ContentType: contentTypeJSON, Body: br.Value, Headers: br.Headers, Partition: br.Partition, TraceParent: traceParent, wellFormed: true}
 		if br.Key != nil {
 			m.Key = *br.Key
 		}
