@@ -19,7 +19,7 @@ func TestDecodeBatchAgreesWithPerRecordDecode(t *testing.T) {
 		{`{"records": null}`, true},
 		{`{}`, true},
 		{`{"records": [{"value": 1}], "records": [{"key": "b"}]}`, false}, // last one wins, whole
-		{`{"Records": [{"value": 1}]}`, false},                           // encoding/json folds case
+		{`{"Records": [{"value": 1}]}`, false},                            // encoding/json folds case
 		{`{"records": [{"value": 1, "valu": 2}]}`, false},
 		{`{"records": [{"value": 1}]}]`, false},
 		{`{"records": [{"key": 5, "value": 1}]}`, false},
