@@ -452,15 +452,24 @@ func (c *Core) checkPartitions(ctx context.Context, rt *route, recs []kafka.Reco
 
 // produce writes recs in order and waits for every acknowledgement.
 func (c *Core) produce(ctx context.Context, recs []kafka.Record) []kafka.Outcome {
+	return c.startProduce(ctx, recs)()
+}
+
+// startProduce enqueues recs in order and returns the wait for their acknowledgements, so a
+// stream can enqueue its next records while these are on their way to Kafka.
+func (c *Core) startProduce(ctx context.Context, recs []kafka.Record) (wait func() []kafka.Outcome) {
+	cancel := context.CancelFunc(func() {})
 	if c.timeout > 0 {
-		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
 	}
 	start := time.Now()
-	out := c.producer.ProduceBatch(ctx, recs)
-	c.metrics.observeProduce(time.Since(start), len(recs))
-	return out
+	w := c.producer.StartBatch(ctx, recs)
+	return func() []kafka.Outcome {
+		defer cancel()
+		out := w()
+		c.metrics.observeProduce(time.Since(start), len(recs))
+		return out
+	}
 }
 
 // maxMessageLimit is the largest limit of any route, for transport-level caps.

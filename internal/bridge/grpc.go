@@ -47,7 +47,8 @@ func newGRPCServer(core *Core, hs *health.Server, log *slog.Logger, m *metrics, 
 }
 
 // message turns a PublishRequest into the core's Message; REST builds the same from a body.
-func message(ctx context.Context, req *bridgev1.PublishRequest) (Message, error) {
+// md is the call's incoming metadata (read once per stream, not per record).
+func message(md metadata.MD, req *bridgev1.PublishRequest) (Message, error) {
 	m := Message{Key: req.GetKey(), Headers: req.GetHeaders()}
 	if req.Partition != nil {
 		p := req.GetPartition()
@@ -66,7 +67,6 @@ func message(ctx context.Context, req *bridgev1.PublishRequest) (Message, error)
 	default:
 		return Message{}, newError(KindMalformed, "payload is required: set json or raw")
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
 	m.TraceParent = first(md, "traceparent")
 	return m, nil
 }
@@ -96,7 +96,8 @@ func (s *grpcServer) deprecation(version, routeName string) metadata.MD {
 }
 
 func (s *grpcServer) Publish(ctx context.Context, req *bridgev1.PublishRequest) (*bridgev1.PublishResponse, error) {
-	m, err := message(ctx, req)
+	md, _ := metadata.FromIncomingContext(ctx)
+	m, err := message(md, req)
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,11 @@ type Producer interface {
 	// ProduceBatch enqueues rs in order (so records for one partition keep their order) and
 	// waits for every acknowledgement; the outcomes are in the order of rs.
 	ProduceBatch(ctx context.Context, rs []Record) []Outcome
+	// StartBatch enqueues rs like ProduceBatch and returns without waiting; wait blocks until
+	// every record is acknowledged (or ctx ends) and returns the outcomes in the order of rs.
+	// Records of successive calls are enqueued in call order, so a caller may start the next
+	// batch before the previous one is acknowledged and still keep the order per partition.
+	StartBatch(ctx context.Context, rs []Record) (wait func() []Outcome)
 	// Partitions is the partition count of topic (ErrTopicNotFound if it does not exist).
 	Partitions(ctx context.Context, topic string) (int32, error)
 	// Ping reports whether the cluster answers a metadata request.
@@ -168,6 +173,10 @@ func (p *producer) Produce(ctx context.Context, r Record) (Result, error) {
 }
 
 func (p *producer) ProduceBatch(ctx context.Context, rs []Record) []Outcome {
+	return p.StartBatch(ctx, rs)()
+}
+
+func (p *producer) StartBatch(ctx context.Context, rs []Record) func() []Outcome {
 	out := make([]Outcome, len(rs))
 	replies := make([]chan outcome, len(rs))
 	for i, r := range rs {
@@ -191,6 +200,11 @@ func (p *producer) ProduceBatch(ctx context.Context, rs []Record) []Outcome {
 		}
 		replies[i] = reply
 	}
+	return func() []Outcome { return p.await(ctx, replies, out) }
+}
+
+// await fills out with the outcome of every enqueued record (those with a reply channel).
+func (p *producer) await(ctx context.Context, replies []chan outcome, out []Outcome) []Outcome {
 	for i, reply := range replies {
 		if reply == nil {
 			continue
