@@ -119,18 +119,25 @@ func (s *restServer) accessLog(next http.Handler) http.Handler {
 		if r.URL.Path == "/metrics" || r.URL.Path == "/readyz" || r.URL.Path == "/healthz" {
 			return
 		}
-		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rec.status, "duration_ms", d.Milliseconds(),
-			"request_bytes", r.ContentLength, "response_bytes", rec.bytes, "remote", r.RemoteAddr}
+		if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+			return
+		}
+		// Typed attributes in a stack array: no boxing, no slice growth per request.
+		var buf [12]slog.Attr
+		attrs := append(buf[:0], slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Int64("duration_ms", d.Milliseconds()),
+			slog.Int64("request_bytes", r.ContentLength), slog.Int64("response_bytes", rec.bytes),
+			slog.String("remote", r.RemoteAddr))
 		if info.route != "" {
-			attrs = append(attrs, "version", info.version, "route", info.route, "operation", info.op)
+			attrs = append(attrs, slog.String("version", info.version), slog.String("route", info.route), slog.String("operation", info.op))
 		}
 		if info.key != "" {
-			attrs = append(attrs, "api_key", info.key)
+			attrs = append(attrs, slog.String("api_key", info.key))
 		}
 		if tp := r.Header.Get("traceparent"); validTraceparent(tp) {
-			attrs = append(attrs, "trace_id", tp[3:35])
+			attrs = append(attrs, slog.String("trace_id", tp[3:35]))
 		}
-		s.log.Info("http request", attrs...)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
 	})
 }
 
@@ -324,7 +331,29 @@ func (s *restServer) publish(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, acceptedResult{id, o.Result.Topic, o.Result.Partition, o.Result.Offset})
 		return
 	}
-	writeJSON(w, http.StatusOK, publishResult{o.Result.Topic, o.Result.Partition, o.Result.Offset})
+	writePublishResult(w, publishResult{o.Result.Topic, o.Result.Partition, o.Result.Offset})
+}
+
+// writePublishResult answers 200 with r, byte for byte what writeJSON writes, without
+// reflection: topic names are plain ASCII that JSON needs no escape for.
+func writePublishResult(w http.ResponseWriter, r publishResult) {
+	for i := 0; i < len(r.Topic); i++ {
+		if c := r.Topic[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			writeJSON(w, http.StatusOK, r)
+			return
+		}
+	}
+	b := make([]byte, 0, 48+len(r.Topic))
+	b = append(b, `{"topic":"`...)
+	b = append(b, r.Topic...)
+	b = append(b, `","partition":`...)
+	b = strconv.AppendInt(b, int64(r.Partition), 10)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendInt(b, r.Offset, 10)
+	b = append(b, "}\n"...)
+	w.Header().Set("Content-Type", contentTypeJSON)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
 }
 
 // acceptedResult answers a publish on a route with a backend: stored, not yet delivered.

@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"testing"
 )
@@ -41,6 +43,18 @@ func TestDecodeBatchAgreesWithPerRecordDecode(t *testing.T) {
 		}
 		if !reflect.DeepEqual(fast, slow) {
 			t.Errorf("%s: one-pass %+v, per-record %+v", tt.body, fast, slow)
+		}
+	}
+}
+
+func TestWritePublishResultMatchesEncodingJSON(t *testing.T) {
+	for _, r := range []publishResult{{"orders", 0, 0}, {"shop.orders-v2_x", 2, 1 << 40}, {`a"b<c>&\`, 1, 7}, {"ünï", 3, 9}} {
+		fast, slow := httptest.NewRecorder(), httptest.NewRecorder()
+		writePublishResult(fast, r)
+		writeJSON(slow, http.StatusOK, r)
+		if fast.Body.String() != slow.Body.String() || fast.Code != slow.Code ||
+			fast.Header().Get("Content-Type") != slow.Header().Get("Content-Type") {
+			t.Errorf("%+v: %d %q, encoding/json %d %q", r, fast.Code, fast.Body, slow.Code, slow.Body)
 		}
 	}
 }
