@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -21,7 +22,13 @@ func TestDecodeBatchAgreesWithPerRecordDecode(t *testing.T) {
 		{`{"records": null}`, true},
 		{`{}`, true},
 		{`{"records": [{"value": 1}], "records": [{"key": "b"}]}`, false}, // last one wins, whole
-		{`{"Records": [{"value": 1}]}`, false},                            // encoding/json folds case
+		{`{"records": [{"value": {"a": [1, -2.5e+3, "\u00e9\n", true, false, null, {}]}, "key": null, "headers": null}]}`, true},
+		{`{"records": [{"value": 01}]}`, false},
+		{`{"records": [{"value": "a` + "\x01" + `"}]}`, false},
+		{`{"records": [{"value": 1, "value": 2}]}`, false},
+		{`{"records": [{"partition": 1.5, "value": 1}]}`, false},
+		{`{"records": [{"value": [1,]}]}`, false},
+		{`{"Records": [{"value": 1}]}`, false}, // encoding/json folds case
 		{`{"records": [{"value": 1, "valu": 2}]}`, false},
 		{`{"records": [{"value": 1}]}]`, false},
 		{`{"records": [{"key": 5, "value": 1}]}`, false},
@@ -29,7 +36,7 @@ func TestDecodeBatchAgreesWithPerRecordDecode(t *testing.T) {
 		{`[]`, false},
 	}
 	for _, tt := range cases {
-		fast, ok := decodeBatch([]byte(tt.body))
+		fast, ok := scanBatch([]byte(tt.body))
 		if ok != tt.fastPath {
 			t.Errorf("%s: one-pass decode ok=%v, want %v", tt.body, ok, tt.fastPath)
 		}
@@ -57,4 +64,59 @@ func TestWritePublishResultMatchesEncodingJSON(t *testing.T) {
 			t.Errorf("%+v: %d %q, encoding/json %d %q", r, fast.Code, fast.Body, slow.Code, slow.Body)
 		}
 	}
+}
+
+// FuzzScanBatch: whatever scanBatch accepts, encoding/json accepts with the same records.
+func FuzzScanBatch(f *testing.F) {
+	for _, seed := range []string{
+		`{"records": [{"value": {"a": 1}}, {"key": "k", "value": [1, 2], "headers": {"h": "v"}, "partition": 2}]}`,
+		`{"records": [{"value": "\u00e9\"x"}, null]}`, `{"records": [{"value": -0.5E-7}]}`, `{}`,
+		`{"records": [{"value": tru}]}`, `{"records": [{"value": 1e}]}`, `{"records": [{"value": {"a":}}]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := scanBatch(body)
+		if !ok {
+			return
+		}
+		slow, err := decodeBatchByRecord(body)
+		if err != nil {
+			t.Fatalf("%q: scanBatch accepted what encoding/json refuses: %v", body, err)
+		}
+		for i := range slow {
+			if slow[i].err != nil {
+				t.Fatalf("%q: record %d refused by encoding/json: %v", body, i, slow[i].err)
+			}
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q: scanBatch %+v, encoding/json %+v", body, fast, slow)
+		}
+	})
+}
+
+// BenchmarkBatchDecode: a batch of 100 records of 1 KiB, as in make bench's rest-batch.
+func BenchmarkBatchDecode(b *testing.B) {
+	value := `{"id":"bench","pad":"` + strings.Repeat("x", 1024-23) + `"}`
+	records := make([]string, 100)
+	for i := range records {
+		records[i] = `{"value":` + value + `}`
+	}
+	body := []byte(`{"records":[` + strings.Join(records, ",") + `]}`)
+	b.Run("scan", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, ok := scanBatch(body); !ok {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, err := decodeBatchByRecord(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -380,37 +380,6 @@ type batchRecord struct {
 	err *Error
 }
 
-// decodeBatch decodes a batch envelope {"records":[...]} in one pass. It reports false for
-// anything but the plain shape (an error, another key, "records" twice, trailing data), and
-// the caller then decodes with decodeBatchByRecord, which finds the same records or names
-// each error precisely. A nil slice means the envelope has no "records" (or it is null).
-func decodeBatch(body []byte) ([]batchRecord, bool) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil, false
-	}
-	var brs []batchRecord
-	seen := false
-	for dec.More() {
-		t, err := dec.Token()
-		if k, _ := t.(string); err != nil || k != "records" || seen {
-			return nil, false
-		}
-		seen = true
-		if err := dec.Decode(&brs); err != nil {
-			return nil, false
-		}
-	}
-	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
-		return nil, false
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, false
-	}
-	return brs, true
-}
-
 // decodeBatchByRecord decodes the envelope, then each record on its own: an envelope error
 // is returned, a record's error is kept on that record.
 func decodeBatchByRecord(body []byte) ([]batchRecord, error) {
@@ -452,7 +421,7 @@ func decodeStrict(data []byte, v any, at string) error {
 // publishBatch validates every record before producing any, so a refused batch moves no
 // offsets; then it produces all in order and reports each record's outcome.
 func (s *restServer) publishBatch(w http.ResponseWriter, r *http.Request, rt *route, body []byte) {
-	brs, ok := decodeBatch(body)
+	brs, ok := scanBatch(body)
 	if !ok {
 		// Something is wrong or unusual in the batch: decode it again record by record, so
 		// every error names the record it is about.
