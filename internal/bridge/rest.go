@@ -282,7 +282,7 @@ func (s *restServer) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	// MaxBytesReader stops reading at the limit, so an oversized body is never held whole.
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, min(limit, reserve)))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, min(limit, reserve)), r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -354,6 +354,29 @@ func writePublishResult(w http.ResponseWriter, r publishResult) {
 	w.Header().Set("Content-Type", contentTypeJSON)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
+}
+
+// readBody is io.ReadAll starting with room for the announced length (already checked against
+// the limit), so a 100 KiB batch is read without growing and copying its buffer ten times.
+func readBody(rd io.Reader, contentLength int64) ([]byte, error) {
+	if contentLength <= 0 {
+		return io.ReadAll(rd)
+	}
+	// One byte more than announced, so the read that reports EOF needs no growth either.
+	b := make([]byte, 0, contentLength+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if errors.Is(err, io.EOF) {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // acceptedResult answers a publish on a route with a backend: stored, not yet delivered.
