@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -31,6 +33,7 @@ func run(log *slog.Logger) error {
 	maxInFlight := flag.Int("max-in-flight", 0, "publish requests served at once before answering 503 (default 256)")
 	maxInFlightBytes := flag.Int64("max-in-flight-bytes", 0, "request body bytes held at once before answering 503 (default 64 MiB)")
 	drainDelay := flag.Duration("drain-delay", 0, "after SIGTERM, keep serving (unready) this long before closing the listeners")
+	pprofAddr := flag.String("pprof-addr", "", "serve net/http/pprof on this address (off by default; a bare \":port\" binds 127.0.0.1)")
 	flag.Parse()
 	if *configPath == "" {
 		return errors.New("--config is required")
@@ -57,7 +60,43 @@ func run(log *slog.Logger) error {
 		_ = hl.Close()
 		return err
 	}
+	if *pprofAddr != "" {
+		pl, err := listenPprof(*pprofAddr)
+		if err != nil {
+			_ = hl.Close()
+			_ = gl.Close()
+			return err
+		}
+		defer pl.Close()
+		log.Info("pprof serving", "addr", pl.Addr().String())
+		go func() { _ = http.Serve(pl, pprofMux()) }()
+	}
 	return bridge.Run(ctx, cfg, bridge.Options{HTTPListener: hl, GRPCListener: gl, Logger: log,
 		Limits:     bridge.Limits{MaxInFlight: *maxInFlight, MaxInFlightBytes: *maxInFlightBytes},
 		DrainDelay: *drainDelay})
+}
+
+// listenPprof binds addr, on loopback when addr names no host: profiles expose internals
+// and are never meant for the Service.
+func listenPprof(addr string) (net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof-addr: %w", err)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.Listen("tcp", net.JoinHostPort(host, port))
+}
+
+// pprofMux serves the profiles on their own mux, so nothing else reaches the pprof listener
+// and the REST listener never serves them.
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

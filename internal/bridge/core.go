@@ -7,11 +7,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"mime"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +51,9 @@ type Message struct {
 	Partition *int32
 	// TraceParent is the request's W3C traceparent; invalid values are dropped.
 	TraceParent string
+	// wellFormed says Body was already checked to be one JSON value (a batch's values are,
+	// by decoding the batch), so a route without a schema need not scan it again.
+	wellFormed bool
 }
 
 // Limits bound the work one bridge process accepts at once.
@@ -356,12 +359,27 @@ func (rt *route) mediaType(contentType string) (string, error) {
 	return "", newError(KindUnsupportedMedia, "this route accepts %s, %s or %s, got %s", contentTypeJSON, contentTypeBatch, contentTypeBytes, mt)
 }
 
-var traceparentRE = regexp.MustCompile(`^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$`)
-
-// validTraceparent checks the W3C trace-context shape, rejecting the all-zero ids and version ff.
+// validTraceparent checks the W3C trace-context shape (2-32-16-2 lowercase hex digits joined
+// by dashes), rejecting the all-zero ids and version ff. It runs twice per request, so it is a
+// loop rather than a regular expression.
 func validTraceparent(s string) bool {
-	return traceparentRE.MatchString(s) && s[:2] != "ff" &&
-		s[3:35] != "00000000000000000000000000000000" && s[36:52] != "0000000000000000"
+	if len(s) != 55 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 2, 35, 52:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return s[:2] != "ff" && s[3:35] != "00000000000000000000000000000000" && s[36:52] != "0000000000000000"
 }
 
 // record checks m against the route and builds the Kafka record. at is the JSON pointer of the
@@ -378,7 +396,10 @@ func (rt *route) record(m Message, at string) (kafka.Record, error) {
 	if m.Partition != nil && *m.Partition < 0 {
 		return kafka.Record{}, newError(KindInvalidPartition, "partition%s is %d; partitions start at 0", where(at), *m.Partition)
 	}
-	if mt == contentTypeJSON {
+	if mt == contentTypeJSON && (rt.schema != nil || (!m.wellFormed && !json.Valid(m.Body))) {
+		// Without a schema only well-formedness matters: json.Valid checks it in one pass
+		// without building the value; Decode runs when there is a value to validate or an
+		// error to describe.
 		v, err := schema.Decode(m.Body)
 		if err != nil {
 			return kafka.Record{}, newError(KindMalformed, "%v", err)
@@ -452,15 +473,24 @@ func (c *Core) checkPartitions(ctx context.Context, rt *route, recs []kafka.Reco
 
 // produce writes recs in order and waits for every acknowledgement.
 func (c *Core) produce(ctx context.Context, recs []kafka.Record) []kafka.Outcome {
+	return c.startProduce(ctx, recs)()
+}
+
+// startProduce enqueues recs in order and returns the wait for their acknowledgements, so a
+// stream can enqueue its next records while these are on their way to Kafka.
+func (c *Core) startProduce(ctx context.Context, recs []kafka.Record) (wait func() []kafka.Outcome) {
+	cancel := context.CancelFunc(func() {})
 	if c.timeout > 0 {
-		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
 	}
 	start := time.Now()
-	out := c.producer.ProduceBatch(ctx, recs)
-	c.metrics.observeProduce(time.Since(start), len(recs))
-	return out
+	w := c.producer.StartBatch(ctx, recs)
+	return func() []kafka.Outcome {
+		defer cancel()
+		out := w()
+		c.metrics.observeProduce(time.Since(start), len(recs))
+		return out
+	}
 }
 
 // maxMessageLimit is the largest limit of any route, for transport-level caps.

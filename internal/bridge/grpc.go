@@ -47,7 +47,8 @@ func newGRPCServer(core *Core, hs *health.Server, log *slog.Logger, m *metrics, 
 }
 
 // message turns a PublishRequest into the core's Message; REST builds the same from a body.
-func message(ctx context.Context, req *bridgev1.PublishRequest) (Message, error) {
+// md is the call's incoming metadata (read once per stream, not per record).
+func message(md metadata.MD, req *bridgev1.PublishRequest) (Message, error) {
 	m := Message{Key: req.GetKey(), Headers: req.GetHeaders()}
 	if req.Partition != nil {
 		p := req.GetPartition()
@@ -66,7 +67,6 @@ func message(ctx context.Context, req *bridgev1.PublishRequest) (Message, error)
 	default:
 		return Message{}, newError(KindMalformed, "payload is required: set json or raw")
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
 	m.TraceParent = first(md, "traceparent")
 	return m, nil
 }
@@ -96,7 +96,8 @@ func (s *grpcServer) deprecation(version, routeName string) metadata.MD {
 }
 
 func (s *grpcServer) Publish(ctx context.Context, req *bridgev1.PublishRequest) (*bridgev1.PublishResponse, error) {
-	m, err := message(ctx, req)
+	md, _ := metadata.FromIncomingContext(ctx)
+	m, err := message(md, req)
 	if err != nil {
 		return nil, err
 	}
@@ -133,16 +134,22 @@ func accessLogUnary(log *slog.Logger, m *metrics) grpc.UnaryServerInterceptor {
 		}
 		start := time.Now()
 		resp, err := handler(ctx, req)
-		code := status.Code(err)
-		m.observeGRPC(info.FullMethod, code.String(), time.Since(start))
-		attrs := []any{"method", info.FullMethod, "code", code.String(), "duration_ms", time.Since(start).Milliseconds()}
+		code := status.Code(err).String()
+		d := time.Since(start)
+		m.observeGRPC(info.FullMethod, code, d)
+		if !log.Enabled(ctx, slog.LevelInfo) {
+			return resp, err
+		}
+		// Typed attributes in a stack array: no boxing, no slice growth per call.
+		var buf [6]slog.Attr
+		attrs := append(buf[:0], slog.String("method", info.FullMethod), slog.String("code", code), slog.Int64("duration_ms", d.Milliseconds()))
 		if pr, ok := req.(routed); ok {
-			attrs = append(attrs, "version", pr.GetVersion(), "route", pr.GetRoute())
+			attrs = append(attrs, slog.String("version", pr.GetVersion()), slog.String("route", pr.GetRoute()))
 		}
 		if pr, ok := peer.FromContext(ctx); ok {
-			attrs = append(attrs, "remote", pr.Addr.String())
+			attrs = append(attrs, slog.String("remote", pr.Addr.String()))
 		}
-		log.Info("grpc request", attrs...)
+		log.LogAttrs(ctx, slog.LevelInfo, "grpc request", attrs...)
 		return resp, err
 	}
 }

@@ -3,6 +3,7 @@ package bridge
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,22 @@ type metrics struct {
 	inflight   prometheus.Gauge
 	sseStreams prometheus.Gauge
 	grpc       *prometheus.HistogramVec
+
+	// The children of the vectors above, looked up once per label set rather than hashed
+	// per request. Label values come from the config and status codes, so these stay small.
+	produceChildren sync.Map // batch class → prometheus.Observer
+	requestChildren sync.Map // requestLabels → *requestChild
+	grpcChildren    sync.Map // [2]string{method, code} → prometheus.Observer
+}
+
+type requestLabels struct {
+	version, route, op string
+	code               int
+}
+
+type requestChild struct {
+	count    prometheus.Counter
+	duration prometheus.Observer // nil for subscribe
 }
 
 func newMetrics() *metrics {
@@ -84,7 +101,7 @@ func (m *metrics) observeProduce(d time.Duration, n int) {
 	if n > 1 {
 		class = "many"
 	}
-	m.produce.WithLabelValues(class).Observe(d.Seconds())
+	observer(&m.produceChildren, class, m.produce, class).Observe(d.Seconds())
 	m.records.Add(float64(n))
 }
 
@@ -93,9 +110,19 @@ func (m *metrics) observeRequest(info *requestInfo, code int, d time.Duration) {
 		return
 	}
 	version, route, op := info.labels()
-	m.requests.WithLabelValues(version, route, op, strconv.Itoa(code)).Inc()
-	if op != "subscribe" {
-		m.duration.WithLabelValues(version, route, op).Observe(d.Seconds())
+	key := requestLabels{version, route, op, code}
+	c, ok := m.requestChildren.Load(key)
+	if !ok {
+		child := &requestChild{count: m.requests.WithLabelValues(version, route, op, strconv.Itoa(code))}
+		if op != "subscribe" {
+			child.duration = m.duration.WithLabelValues(version, route, op)
+		}
+		c, _ = m.requestChildren.LoadOrStore(key, child)
+	}
+	child := c.(*requestChild)
+	child.count.Inc()
+	if child.duration != nil {
+		child.duration.Observe(d.Seconds())
 	}
 }
 
@@ -106,7 +133,18 @@ func (m *metrics) streams(delta float64) {
 }
 
 func (m *metrics) observeGRPC(method, code string, d time.Duration) {
-	if m != nil {
-		m.grpc.WithLabelValues(method, code).Observe(d.Seconds())
+	if m == nil {
+		return
 	}
+	observer(&m.grpcChildren, [2]string{method, code}, m.grpc, method, code).Observe(d.Seconds())
+}
+
+// observer is vec's child for labels, created on first use (as WithLabelValues would) and
+// then found in cache by key.
+func observer(cache *sync.Map, key any, vec *prometheus.HistogramVec, labels ...string) prometheus.Observer {
+	if o, ok := cache.Load(key); ok {
+		return o.(prometheus.Observer)
+	}
+	o, _ := cache.LoadOrStore(key, vec.WithLabelValues(labels...))
+	return o.(prometheus.Observer)
 }

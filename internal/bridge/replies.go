@@ -103,6 +103,16 @@ func pendingMarker(rt *route, rec kafka.Record, now time.Time) (kafka.Record, bo
 		Headers: map[string]string{headerContentType: contentTypeJSON}}, true
 }
 
+// keepsReplies reports whether any of rts keeps replies (its records need pending markers).
+func keepsReplies(rts []*route) bool {
+	for _, rt := range rts {
+		if b := rt.cfg.Backend; b != nil && b.Replies != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // produceRequests produces recs, recs[i] published on rts[i], like produce. A record of a
 // route that keeps replies is produced only after its pending marker was acknowledged; a
 // record whose marker was not answers the marker's error and is not produced.

@@ -223,6 +223,14 @@ func (l *lazyProducer) ProduceBatch(ctx context.Context, rs []kafka.Record) []ka
 	return out
 }
 
+func (l *lazyProducer) StartBatch(ctx context.Context, rs []kafka.Record) func() []kafka.Outcome {
+	if p := l.get(); p != nil {
+		return p.StartBatch(ctx, rs)
+	}
+	out := l.ProduceBatch(ctx, rs)
+	return func() []kafka.Outcome { return out }
+}
+
 func (l *lazyProducer) Partitions(ctx context.Context, topic string) (int32, error) {
 	if p := l.get(); p != nil {
 		return p.Partitions(ctx, topic)

@@ -44,6 +44,11 @@ type Producer interface {
 	// ProduceBatch enqueues rs in order (so records for one partition keep their order) and
 	// waits for every acknowledgement; the outcomes are in the order of rs.
 	ProduceBatch(ctx context.Context, rs []Record) []Outcome
+	// StartBatch enqueues rs like ProduceBatch and returns without waiting; wait blocks until
+	// every record is acknowledged (or ctx ends) and returns the outcomes in the order of rs.
+	// Records of successive calls are enqueued in call order, so a caller may start the next
+	// batch before the previous one is acknowledged and still keep the order per partition.
+	StartBatch(ctx context.Context, rs []Record) (wait func() []Outcome)
 	// Partitions is the partition count of topic (ErrTopicNotFound if it does not exist).
 	Partitions(ctx context.Context, topic string) (int32, error)
 	// Ping reports whether the cluster answers a metadata request.
@@ -110,15 +115,45 @@ type pingCall struct {
 	err  error
 }
 
-type outcome struct {
-	msg *sarama.ProducerMessage
-	err error
+// pending is the Metadata of every message: the batch to answer and an optional pinned partition.
+type pending struct {
+	batch     *batchWait
+	index     int
+	partition *int32
 }
 
-// pending is the Metadata of every message: where to answer and an optional pinned partition.
-type pending struct {
-	reply     chan outcome
-	partition *int32
+// batchWait collects the outcomes of one StartBatch call. dispatch delivers each record's
+// outcome; the waiter takes them all at once when done closes, or what has arrived if its
+// context ends first.
+type batchWait struct {
+	mu        sync.Mutex
+	out       []Outcome
+	acked     []bool
+	left      int  // records not yet delivered, plus one until enqueueing is over
+	abandoned bool // the waiter gave up: later deliveries are dropped
+	done      chan struct{}
+}
+
+// settle counts one record as delivered (or never enqueued); the caller holds mu.
+func (b *batchWait) settle() {
+	b.left--
+	if b.left == 0 {
+		close(b.done)
+	}
+}
+
+func (b *batchWait) deliver(i int, m *sarama.ProducerMessage, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.abandoned {
+		if err != nil {
+			b.out[i].Err = mapProduceError(err)
+		} else {
+			b.out[i].Result = Result{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
+		}
+		b.acked[i] = true
+	}
+	b.settle()
 }
 
 // pinnedPartitioner honours Record.Partition and hashes the key otherwise.
@@ -140,7 +175,7 @@ func (p pinnedPartitioner) Partition(m *sarama.ProducerMessage, n int32) (int32,
 
 func (p pinnedPartitioner) RequiresConsistency() bool { return true }
 
-// dispatch routes each acknowledgement or error to the Produce call waiting for it.
+// dispatch routes each acknowledgement or error to the batch waiting for it.
 func (p *producer) dispatch() {
 	defer close(p.done)
 	successes, errs := p.async.Successes(), p.async.Errors()
@@ -151,13 +186,15 @@ func (p *producer) dispatch() {
 				successes = nil
 				continue
 			}
-			m.Metadata.(*pending).reply <- outcome{msg: m}
+			md := m.Metadata.(*pending)
+			md.batch.deliver(md.index, m, nil)
 		case e, ok := <-errs:
 			if !ok {
 				errs = nil
 				continue
 			}
-			e.Msg.Metadata.(*pending).reply <- outcome{msg: e.Msg, err: e.Err}
+			md := e.Msg.Metadata.(*pending)
+			md.batch.deliver(md.index, e.Msg, e.Err)
 		}
 	}
 }
@@ -168,41 +205,66 @@ func (p *producer) Produce(ctx context.Context, r Record) (Result, error) {
 }
 
 func (p *producer) ProduceBatch(ctx context.Context, rs []Record) []Outcome {
-	out := make([]Outcome, len(rs))
-	replies := make([]chan outcome, len(rs))
+	return p.StartBatch(ctx, rs)()
+}
+
+func (p *producer) StartBatch(ctx context.Context, rs []Record) func() []Outcome {
+	b := &batchWait{out: make([]Outcome, len(rs)), acked: make([]bool, len(rs)), left: len(rs) + 1, done: make(chan struct{})}
+	// One allocation each for the batch's messages and their metadata.
+	msgs := make([]sarama.ProducerMessage, len(rs))
+	pends := make([]pending, len(rs))
 	for i, r := range rs {
-		// Buffered so dispatch never blocks on a caller that gave up.
-		reply := make(chan outcome, 1)
-		msg := &sarama.ProducerMessage{Topic: r.Topic, Value: sarama.ByteEncoder(r.Value), Metadata: &pending{reply: reply, partition: r.Partition}}
+		pends[i] = pending{batch: b, index: i, partition: r.Partition}
+		msg := &msgs[i]
+		*msg = sarama.ProducerMessage{Topic: r.Topic, Value: sarama.ByteEncoder(r.Value), Metadata: &pends[i]}
 		if r.Key != nil {
 			msg.Key = sarama.ByteEncoder(r.Key)
 		}
-		for k, v := range r.Headers {
-			msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
+		if len(r.Headers) > 0 {
+			msg.Headers = make([]sarama.RecordHeader, 0, len(r.Headers))
+			for k, v := range r.Headers {
+				msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
+			}
 		}
+		var err error
 		// Record batch format v2, which sarama uses for every Kafka version we support.
 		if size := msg.ByteSize(2); size > p.maxBytes {
-			out[i].Err = fmt.Errorf("%w: %d bytes exceeds the producer limit of %d", ErrMessageTooLarge, size, p.maxBytes)
-			continue
+			err = fmt.Errorf("%w: %d bytes exceeds the producer limit of %d", ErrMessageTooLarge, size, p.maxBytes)
+		} else {
+			err = p.enqueue(ctx, msg)
 		}
-		if err := p.enqueue(ctx, msg); err != nil {
-			out[i].Err = err
-			continue
+		if err != nil {
+			b.mu.Lock()
+			b.out[i].Err = err
+			b.acked[i] = true
+			b.settle()
+			b.mu.Unlock()
 		}
-		replies[i] = reply
 	}
-	for i, reply := range replies {
-		if reply == nil {
-			continue
-		}
-		select {
-		case o := <-reply:
-			if o.err != nil {
-				out[i].Err = mapProduceError(o.err)
-			} else {
-				out[i].Result = Result{Topic: o.msg.Topic, Partition: o.msg.Partition, Offset: o.msg.Offset}
-			}
-		case <-ctx.Done():
+	b.mu.Lock()
+	b.settle() // enqueueing is over
+	b.mu.Unlock()
+	return func() []Outcome { return b.wait(ctx) }
+}
+
+// wait returns every outcome once all records are delivered. If ctx ends first, the records
+// without an outcome yet are reported unconfirmed: they may still be written later.
+func (b *batchWait) wait(ctx context.Context) []Outcome {
+	select {
+	case <-b.done:
+		return b.out
+	case <-ctx.Done():
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.left == 0 {
+		return b.out
+	}
+	b.abandoned = true
+	out := make([]Outcome, len(b.out))
+	copy(out, b.out)
+	for i := range out {
+		if !b.acked[i] {
 			out[i].Err = fmt.Errorf("%w: not acknowledged: %w", ErrUnavailable, ctx.Err())
 		}
 	}

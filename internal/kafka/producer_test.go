@@ -224,3 +224,51 @@ func TestProduceConcurrently(t *testing.T) {
 		t.Fatalf("read back %d records, want %d", len(got), n)
 	}
 }
+
+// TestStartBatchKeepsOrderAndOutcomes: batches started back to back before any is awaited
+// land in Kafka in the order they were started (one partition), and a refused record of a
+// batch has its own outcome while the others are stored.
+func TestStartBatchKeepsOrderAndOutcomes(t *testing.T) {
+	c := newCluster(t, "orders")
+	p := newTestProducer(t, c)
+	ctx := testCtx(t)
+	zero := int32(0)
+	var waits []func() []Outcome
+	for b := range 20 {
+		rs := make([]Record, 5)
+		for i := range rs {
+			rs[i] = Record{Topic: "orders", Partition: &zero, Value: []byte{byte('a' + b%26), byte('0' + i)}}
+		}
+		if b == 3 {
+			rs[2].Value = bytes.Repeat([]byte("x"), 2_000_000) // over the client limit
+		}
+		waits = append(waits, p.StartBatch(ctx, rs))
+	}
+	var last int64 = -1
+	for b, wait := range waits {
+		for i, o := range wait() {
+			if b == 3 && i == 2 {
+				if !errors.Is(o.Err, ErrMessageTooLarge) {
+					t.Fatalf("batch 3 record 2: %v, want ErrMessageTooLarge", o.Err)
+				}
+				continue
+			}
+			if o.Err != nil {
+				t.Fatalf("batch %d record %d: %v", b, i, o.Err)
+			}
+			if o.Result.Offset <= last {
+				t.Fatalf("batch %d record %d at offset %d after %d", b, i, o.Result.Offset, last)
+			}
+			last = o.Result.Offset
+		}
+	}
+
+	// A wait whose context has ended reports the records without an outcome unconfirmed.
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, o := range p.StartBatch(done, []Record{{Topic: "orders", Value: []byte("late")}})() {
+		if !errors.Is(o.Err, ErrUnavailable) {
+			t.Fatalf("ended context: %v, want ErrUnavailable", o.Err)
+		}
+	}
+}
