@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -177,4 +178,59 @@ func TestDeliveryUnordered(t *testing.T) {
 		}
 	}
 	t.Logf("peak concurrency %d; seq 0 settled after the other %d records", peak.Load(), n-1)
+}
+
+// TestDeliverySlowBackendKeepsMembership: one record's delivery takes 50s (longer than the
+// consumer group's 45s session timeout); the other partition's records are delivered
+// meanwhile, and the bridge keeps its place in the group: one assignment in its log, the slow
+// record delivered once.
+func TestDeliverySlowBackendKeepsMembership(t *testing.T) {
+	c := kafkaharness.Start(t, 1)
+	createTopics(t, c, topicSpec{name: "d.slowpart", partitions: 2}, topicSpec{name: "d.dlq", partitions: 1})
+	be := newTestBackend(t)
+	be.scriptBody["/slowpart"] = func(w http.ResponseWriter, body string, n int) {
+		if strings.Contains(body, `"slow": true`) {
+			time.Sleep(50 * time.Second)
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+	route := withTimeout(backendRoute("slowpart", "d.slowpart", be.srv.URL+"/slowpart",
+		bridgeconfig.Retry{MaxAttempts: 2, InitialBackoff: ms(100), MaxBackoff: ms(100), MaxRetryAfter: ms(100)}), 90*time.Second)
+	cfg := &bridgeconfig.Config{
+		Namespace: "e2e", Name: "slowpart",
+		Kafka:    bridgeconfig.Kafka{BootstrapServers: c.BootstrapServers, ClientID: "slowpart-e2e"},
+		Versions: []bridgeconfig.Version{{Name: "v1", Routes: []bridgeconfig.Route{route}}},
+	}
+	bp := startBridgeProc(t, cfg)
+	slow := publishAccepted(t, bp.baseURL, "v1", "slowpart", "slow-key", `{"slow": true}`, nil)
+	waitFor(t, 30*time.Second, "the slow delivery to start", func() bool { return len(be.deliveries("/slowpart", slow.RequestID)) == 1 })
+	var others []accepted
+	for i := 0; len(others) < 20 && i < 200; i++ {
+		a := publishAccepted(t, bp.baseURL, "v1", "slowpart", fmt.Sprintf("k%d", i), fmt.Sprintf(`{"seq": %d}`, i), nil)
+		if a.Partition != slow.Partition {
+			others = append(others, a)
+		}
+	}
+	waitFor(t, 20*time.Second, "the other partition's records, while the slow one is in flight", func() bool {
+		for _, a := range others {
+			if len(be.deliveries("/slowpart", a.RequestID)) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	waitFor(t, 90*time.Second, "the slow delivery to finish", func() bool {
+		resp, data := call(t, http.MethodGet, bp.baseURL+"/metrics", "", nil, nil)
+		return resp.StatusCode == http.StatusOK && strings.Contains(string(data), `junction_bridge_dispatch_attempts_total{result="delivered",route="slowpart",version="v1"} 21`)
+	})
+	if n := len(be.deliveries("/slowpart", slow.RequestID)); n != 1 {
+		t.Errorf("the slow record was delivered %d times, want 1", n)
+	}
+	data, err := os.ReadFile(bp.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(data), `"msg":"dispatcher partitions assigned"`); n != 1 {
+		t.Errorf("%d partition assignments in the bridge log, want 1 (a slow delivery must not cost the group membership)", n)
+	}
 }
