@@ -148,19 +148,26 @@ type pending struct {
 }
 
 // loopUnordered keeps up to window records of the partition in delivery at once; each
-// attempt takes one of the route's slots. The committed position is the lowest unsettled
-// offset, so the window also bounds what a crash repeats. On stop, attempts in flight
-// finish and records still waiting for a slot stay unsettled: the next owner delivers them
-// and repeats the settled records above the lowest of them.
+// attempt takes one of the route's slots. A record gets its goroutine only once it holds the
+// slot for its first attempt, so records waiting for a slot cost no goroutine. The committed
+// position is the lowest unsettled offset, so the window also bounds what a crash repeats.
+// On stop, attempts in flight finish and records still waiting for a slot stay unsettled:
+// the next owner delivers them and repeats the settled records above the lowest of them.
 func (w *partWorker) loopUnordered(cl *kgo.Client) {
 	window := int(min(maxQueue, 8*w.d.backend.MaxConcurrency))
 	events := make(chan unorderedEvent, 2*window)
-	var inFlight []*pending // ascending offsets
+	var inFlight []*pending // started, ascending offsets
+	var waiting []*pending  // taken from the queue, waiting for a slot; above every started offset
 	running := 0
 	stop := w.stop
-	hooksFor := func(e *pending) attemptHooks {
-		return attemptHooks{
+	start := func(e *pending) {
+		held := true // the slot taken for the first attempt
+		hooks := attemptHooks{
 			acquire: func() bool {
+				if held {
+					held = false
+					return true
+				}
 				select {
 				case w.d.slots <- struct{}{}:
 					return true
@@ -173,6 +180,11 @@ func (w *partWorker) loopUnordered(cl *kgo.Client) {
 			release: func() { <-w.d.slots },
 			failed:  func(a attemptState) { events <- unorderedEvent{e: e, failed: a} },
 		}
+		ok := w.d.process(w, e.rec, hooks)
+		if held { // settled without an attempt (a dead letter resumed from an earlier owner)
+			<-w.d.slots
+		}
+		events <- unorderedEvent{e: e, settled: ok, ended: true}
 	}
 	committed := int64(-1)
 	report := func() {
@@ -183,8 +195,11 @@ func (w *partWorker) loopUnordered(cl *kgo.Client) {
 				failed = append(failed, e.failed)
 			}
 		}
-		if len(inFlight) > 0 {
+		switch {
+		case len(inFlight) > 0:
 			pos = inFlight[0].rec.Offset
+		case len(waiting) > 0:
+			pos = waiting[0].rec.Offset
 		}
 		if pos >= 0 && (pos != committed || len(failed) > 0) {
 			w.position(pos, failed)
@@ -192,24 +207,29 @@ func (w *partWorker) loopUnordered(cl *kgo.Client) {
 		}
 	}
 	for {
-		for stop != nil && len(inFlight) < window {
+		for stop != nil && len(inFlight)+len(waiting) < window {
 			rec := w.pop(cl)
 			if rec == nil {
 				break
 			}
-			e := &pending{rec: rec}
-			inFlight = append(inFlight, e)
-			running++
-			go func() {
-				ok := w.d.process(w, rec, hooksFor(e))
-				events <- unorderedEvent{e: e, settled: ok, ended: true}
-			}()
+			waiting = append(waiting, &pending{rec: rec})
 		}
 		if stop == nil && running == 0 {
 			report()
 			return
 		}
+		var slots chan struct{} // nil (never ready) unless a record waits for a slot
+		if len(waiting) > 0 && stop != nil {
+			slots = w.d.slots
+		}
 		select {
+		case slots <- struct{}{}:
+			e := waiting[0]
+			waiting[0] = nil
+			waiting = waiting[1:]
+			inFlight = append(inFlight, e)
+			running++
+			go start(e)
 		case ev := <-events:
 			if ev.ended {
 				running--
