@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -150,19 +149,6 @@ func httpClient(conns int) *http.Client {
 	}}
 }
 
-func post(c *http.Client, url, contentType string, body []byte) error {
-	resp, err := c.Post(url, contentType, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %.200s", resp.Status, b)
-	}
-	return nil
-}
-
 // withBridge starts a fresh publish bridge (so its peak RSS is this case's), runs f, stops it.
 func withBridge(ctx context.Context, e *env, f func(b *bridgeProc) (*result, error)) (*result, error) {
 	return withBridgeSpec(ctx, e, publishSpec(), f)
@@ -185,11 +171,10 @@ func withBridgeSpec(ctx context.Context, e *env, spec bridgeSpec, f func(b *brid
 // restOne: e.o.clients keep-alive clients, one 1 KiB JSON record per POST.
 func restOne(ctx context.Context, e *env) (*result, error) {
 	return withBridge(ctx, e, func(b *bridgeProc) (*result, error) {
-		c := httpClient(e.o.clients)
-		url, value := "http://"+b.httpAddr+"/v1/bench", payload()
-		r, err := closedLoop(ctx, e, b.pid(), e.o.clients, 1, func(context.Context) error {
-			return post(c, url, "application/json", value)
-		})
+		value := payload()
+		c := newLoadClient(b.httpAddr, "/v1/bench", "application/json", value, e.o.clients)
+		defer c.close()
+		r, err := closedLoop(ctx, e, b.pid(), e.o.clients, 1, func(context.Context) error { return c.post() })
 		if err != nil {
 			return nil, err
 		}
@@ -219,11 +204,9 @@ func restBatch(ctx context.Context, e *env) (*result, error) {
 		return nil, err
 	}
 	return withBridge(ctx, e, func(b *bridgeProc) (*result, error) {
-		c := httpClient(batchClients)
-		url := "http://" + b.httpAddr + "/v1/bench"
-		r, err := closedLoop(ctx, e, b.pid(), batchClients, batchSize, func(context.Context) error {
-			return post(c, url, "application/vnd.junction.batch+json", body)
-		})
+		c := newLoadClient(b.httpAddr, "/v1/bench", "application/vnd.junction.batch+json", body, batchClients)
+		defer c.close()
+		r, err := closedLoop(ctx, e, b.pid(), batchClients, batchSize, func(context.Context) error { return c.post() })
 		if err != nil {
 			return nil, err
 		}

@@ -191,12 +191,12 @@ func halfLoad(base, directName string) func(ctx context.Context, e *env) (*resul
 		return withBridgeSpec(ctx, e, publishSpecOn(halfTopic), func(b *bridgeProc) (*result, error) {
 			// Connections stay below the bridge's in-flight limit (256): beyond it, requests
 			// wait in the client, not as 503s.
-			c := httpClient(200)
-			url, value := "http://"+b.httpAddr+"/v1/bench", payload()
+			c := newLoadClient(b.httpAddr, "/v1/bench", "application/json", payload(), 200)
+			defer c.close()
 			direct := &side{op: produce, pid: os.Getpid(),
 				r: &result{name: directName, proc: "bench (sarama)", latUnit: "record (due→ack)"}}
 			bridge := &side{pid: b.pid(), r: &result{latUnit: "request (due→answer)"},
-				op: func(context.Context) error { return post(c, url, "application/json", value) }}
+				op: func(context.Context) error { return c.post() }}
 			if err := interleaved(ctx, e, rate, direct, bridge); err != nil {
 				return nil, err
 			}

@@ -2,10 +2,8 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,8 +27,8 @@ func overload(ctx context.Context, e *env) (*result, error) {
 	spec := publishSpecOn(overloadTopic)
 	spec.args = []string{"--max-in-flight", strconv.Itoa(e.o.overloadInFlight)}
 	return withBridgeSpec(ctx, e, spec, func(b *bridgeProc) (*result, error) {
-		c := httpClient(e.o.overloadClients)
-		url, value := "http://"+b.httpAddr+"/v1/bench", payload()
+		c := newLoadClient(b.httpAddr, "/v1/bench", "application/json", payload(), e.o.overloadClients)
+		defer c.close()
 		type tally struct {
 			ok, over, other, retryAfter atomic.Int64
 			mu                          sync.Mutex
@@ -46,21 +44,21 @@ func overload(ctx context.Context, e *env) (*result, error) {
 					var okL, overL []time.Duration
 					for time.Now().Before(until) && ctx.Err() == nil {
 						start := time.Now()
-						status, ra, err := postStatus(c, url, value)
+						a, err := c.do()
 						lat := time.Since(start)
 						switch {
-						case err == nil && status == http.StatusOK:
+						case err == nil && a.status == http.StatusOK:
 							t.ok.Add(1)
 							okL = append(okL, lat)
-						case err == nil && status == http.StatusServiceUnavailable:
+						case err == nil && a.status == http.StatusServiceUnavailable:
 							t.over.Add(1)
 							overL = append(overL, lat)
-							if ra != "" {
+							if a.retryAfter != "" {
 								t.retryAfter.Add(1)
 							}
 						default:
 							t.other.Add(1)
-							t.firstOther.CompareAndSwap(nil, fmt.Sprintf("status %d, %v", status, err))
+							t.firstOther.CompareAndSwap(nil, fmt.Sprintf("status %d, %v", a.status, err))
 						}
 					}
 					t.mu.Lock()
@@ -117,17 +115,6 @@ func overload(ctx context.Context, e *env) (*result, error) {
 		}
 		return r, nil
 	})
-}
-
-// postStatus posts body and reports the status and Retry-After of the answer.
-func postStatus(c *http.Client, url string, body []byte) (int, string, error) {
-	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, resp.Header.Get("Retry-After"), nil
 }
 
 // gauge reads one unlabelled gauge from a Prometheus text exposition.
