@@ -24,6 +24,7 @@ type partWorker struct {
 
 	mu     sync.Mutex
 	queue  []*kgo.Record
+	queued int // bytes of the queue's keys and values
 	paused bool
 	hw     atomic.Int64
 	next   int64 // offset after the last record taken from the queue; -1 until the first
@@ -39,7 +40,10 @@ func (w *partWorker) push(cl *kgo.Client, hw int64, recs []*kgo.Record) {
 	w.hw.Store(hw)
 	w.mu.Lock()
 	w.queue = append(w.queue, recs...)
-	if len(w.queue) >= maxQueue && !w.paused {
+	for _, r := range recs {
+		w.queued += len(r.Key) + len(r.Value)
+	}
+	if (len(w.queue) >= maxQueue || w.queued >= maxQueueBytes) && !w.paused {
 		w.paused = true
 		cl.PauseFetchPartitions(map[string][]int32{w.d.rt.cfg.Topic: {w.partition}})
 	}
@@ -59,7 +63,8 @@ func (w *partWorker) pop(cl *kgo.Client) *kgo.Record {
 		r := w.queue[0]
 		w.queue[0] = nil
 		w.queue = w.queue[1:]
-		if w.paused && len(w.queue) < maxQueue/2 {
+		w.queued -= len(r.Key) + len(r.Value)
+		if w.paused && len(w.queue) < maxQueue/2 && w.queued < maxQueueBytes/2 {
 			w.paused = false
 			cl.ResumeFetchPartitions(map[string][]int32{w.d.rt.cfg.Topic: {w.partition}})
 		}
