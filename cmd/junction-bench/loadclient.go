@@ -19,7 +19,6 @@ import (
 // CPU is taken from the bridge under test. Only what these cases need is supported: answers
 // with a Content-Length or chunked (a non-2xx chunked body is not kept), no redirects, no TLS.
 type loadClient struct {
-	addr    string
 	request []byte         // the whole request, headers and body
 	idle    chan *loadConn // connections waiting for a request
 	slots   chan struct{}  // one token per open connection, at most the pool size
@@ -47,7 +46,7 @@ func newLoadClient(addr, path, contentType string, body []byte, conns int) *load
 		path, addr, contentType, len(body))
 	req.Write(body)
 	return &loadClient{
-		addr: addr, request: req.Bytes(), timeout: 30 * time.Second,
+		request: req.Bytes(), timeout: 30 * time.Second,
 		idle: make(chan *loadConn, conns), slots: make(chan struct{}, conns),
 		dial: func() (net.Conn, error) { return net.DialTimeout("tcp", addr, 5*time.Second) },
 	}

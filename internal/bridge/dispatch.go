@@ -24,8 +24,8 @@ import (
 // records one at a time, in offset order (per-key order follows, since a key always maps to
 // one partition). unordered: up to maxConcurrency attempts are in flight across the route's
 // partitions. The poll loop only hands records to workers; a worker holding more than
-// maxQueue records or maxQueueBytes has its partition paused until it drains, so memory stays bounded and
-// other partitions keep flowing.
+// maxQueue records or maxQueueBytes has its partition paused until it drains, so memory stays
+// bounded and other partitions keep flowing.
 //
 // Offsets are committed only past settled (delivered or dead-lettered) records, by the
 // committer (dispatch_commit.go). A perKey worker waits for the commit past a record before

@@ -41,7 +41,7 @@ func (w *partWorker) push(cl *kgo.Client, hw int64, recs []*kgo.Record) {
 	w.mu.Lock()
 	w.queue = append(w.queue, recs...)
 	for _, r := range recs {
-		w.queued += len(r.Key) + len(r.Value)
+		w.queued += queuedBytes(r)
 	}
 	if (len(w.queue) >= maxQueue || w.queued >= maxQueueBytes) && !w.paused {
 		w.paused = true
@@ -56,6 +56,9 @@ func (w *partWorker) push(cl *kgo.Client, hw int64, recs []*kgo.Record) {
 
 // pop is the next record not yet taken, skipping offsets a poll that raced a revoke and a new
 // assignment may repeat.
+// queuedBytes is what a queued record counts against maxQueueBytes.
+func queuedBytes(r *kgo.Record) int { return len(r.Key) + len(r.Value) }
+
 func (w *partWorker) pop(cl *kgo.Client) *kgo.Record {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -63,7 +66,7 @@ func (w *partWorker) pop(cl *kgo.Client) *kgo.Record {
 		r := w.queue[0]
 		w.queue[0] = nil
 		w.queue = w.queue[1:]
-		w.queued -= len(r.Key) + len(r.Value)
+		w.queued -= queuedBytes(r)
 		if w.paused && len(w.queue) < maxQueue/2 && w.queued < maxQueueBytes/2 {
 			w.paused = false
 			cl.ResumeFetchPartitions(map[string][]int32{w.d.rt.cfg.Topic: {w.partition}})
